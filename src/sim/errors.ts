@@ -1,0 +1,106 @@
+/**
+ * Error classes of the simulation runtime. Each has a stable `code` (listed in docs/errors.md) so callers,
+ * CLIs and remote peers can branch on the kind of failure without parsing messages.
+ */
+export class ProgressBridgeError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** Where in an MJCF file MuJoCo's compiler complained, as far as its message says. */
+export interface MjcfLocation {
+  file?: string;
+  element?: string;
+  line?: number;
+}
+
+/** MuJoCo rejected a model (bad XML, bad attribute, missing asset). Keeps MuJoCo's own message. */
+export class ModelLoadError extends ProgressBridgeError {
+  readonly mujocoMessage: string;
+  readonly location: MjcfLocation;
+  constructor(source: string, mujocoMessage: string, location: MjcfLocation, options?: { cause?: unknown }) {
+    const where = [
+      location.file ? `file ${location.file}` : undefined,
+      location.element ? `element ${location.element}` : undefined,
+      location.line !== undefined ? `line ${location.line}` : undefined,
+    ]
+      .filter(Boolean)
+      .join(', ');
+    super('MODEL_LOAD', `cannot load MJCF ${source}: ${mujocoMessage}${where ? ` (${where})` : ''}`, options);
+    this.mujocoMessage = mujocoMessage;
+    this.location = location;
+  }
+}
+
+/** A file the caller named (model, task module, asset) does not exist or cannot be read. */
+export class FileNotFoundError extends ProgressBridgeError {
+  readonly path: string;
+  constructor(path: string, what: string) {
+    super('FILE_NOT_FOUND', `${what} not found: ${path}`);
+    this.path = path;
+  }
+}
+
+/** `step()` called before the first `reset()` or after an episode ended. */
+export class ResetNeeded extends ProgressBridgeError {
+  constructor(message: string) {
+    super('RESET_NEEDED', message);
+  }
+}
+
+/** An action of the wrong shape, or containing NaN or Inf. */
+export class InvalidAction extends ProgressBridgeError {
+  readonly index: number | undefined;
+  constructor(message: string, index?: number) {
+    super('INVALID_ACTION', message);
+    this.index = index;
+  }
+}
+
+/** A bad argument to an env, vector env or CLI (seed, option, count), naming the field and the limit. */
+export class InvalidArgument extends ProgressBridgeError {
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super('INVALID_ARGUMENT', `${field}: ${message}`);
+    this.field = field;
+  }
+}
+
+/** A task name the registry does not know; the message lists the valid names. */
+export class UnknownTask extends ProgressBridgeError {
+  readonly validNames: readonly string[];
+  constructor(name: string, validNames: readonly string[]) {
+    super(
+      'UNKNOWN_TASK',
+      `unknown task "${name}"; valid names: ${validNames.join(', ')} (or a path to a task module, e.g. ./my-task.ts)`,
+    );
+    this.validNames = validNames;
+  }
+}
+
+/** A user task module that does not export a valid task definition. */
+export class InvalidTaskModule extends ProgressBridgeError {
+  constructor(path: string, problem: string) {
+    super('INVALID_TASK_MODULE', `task module ${path}: ${problem}`);
+  }
+}
+
+/** A vector env worker thread died or threw; the vector env cannot be used any more. */
+export class WorkerFailed extends ProgressBridgeError {
+  readonly workerIndex: number;
+  constructor(workerIndex: number, message: string, options?: { cause?: unknown }) {
+    super('WORKER_FAILED', `vector env worker ${workerIndex} failed: ${message}`, options);
+    this.workerIndex = workerIndex;
+  }
+}
+
+/** Any other call on a vector env that was closed or broken. */
+export class EnvClosed extends ProgressBridgeError {
+  constructor(message: string) {
+    super('ENV_CLOSED', message);
+  }
+}
