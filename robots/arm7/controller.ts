@@ -1,14 +1,18 @@
 /**
  * Action modes of arm7, turning a normalised action in [-1, 1] into position-servo targets.
  *
- * - `ee_delta` (4 numbers): Cartesian displacement of the grip site (x, y, z, each times EE_STEP metres) and an
- *   absolute gripper command (-1 closed, +1 open). Joint targets come from damped least squares on the site's
- *   6-D Jacobian (`mj_jacSite`), with the hand held pointing down and a null-space pull toward the ready pose,
- *   so the redundant seventh joint does not drift.
- * - `joint_delta` (8 numbers): each arm joint's target moves by up to JOINT_STEP radians from its previous
- *   target; the last number is the same absolute gripper command.
+ * - `ee_delta` (4 numbers): Cartesian displacement of the grip site's *target* (x, y, z, each times EE_STEP
+ *   metres) and an absolute gripper command (-1 closed, +1 open). The servo targets move by the damped
+ *   least-squares solution (`mj_jacSite`, 6-D: the hand is held pointing down) of that displacement, with a
+ *   null-space pull toward the ready pose so the redundant seventh joint does not drift. Integrating targets
+ *   (rather than re-solving from the measured pose each step) makes a command of n steps move the hand
+ *   n * EE_STEP once the servos settle, whatever their lag.
+ * - `joint_delta` (8 numbers): each arm joint's target moves by up to JOINT_STEP radians; the last number is
+ *   the same absolute gripper command.
  *
- * Targets are clipped to joint limits (and, in `ee_delta`, the grip site to a workspace box above the table).
+ * Targets stay within joint limits, within MAX_LEAD radians of the measured joints (so a blocked arm does not
+ * wind up), and in `ee_delta` the grip site's target stays in a workspace box above the table. The servo
+ * targets are part of the observation: with them the observation is the full state of the controller.
  */
 import type { MjData, MjModel, Mujoco } from '../../src/sim/mujoco.ts';
 import { HeapDoubles, requireId } from '../../src/sim/mujoco.ts';
@@ -34,9 +38,13 @@ export const WORKSPACE = { min: [0.15, -0.5, 0.012], max: [0.85, 0.5, 0.6] } as 
 
 const N = ARM_JOINTS.length;
 /** Damping of the least-squares solve (metres); larger is smoother near singularities, slower elsewhere. */
-const DLS_LAMBDA = 0.05;
+const DLS_LAMBDA = 0.02;
+/** Regularisation of the null-space projector: tiny, so the posture pull cannot leak into the hand's motion. */
+const PROJECTOR_EPS = 1e-8;
 /** Weight of orientation error against position error in the 6-D task. */
 const ORIENTATION_GAIN = 1.0;
+/** Servo targets never lead the measured joint angles by more than this (radians). */
+export const MAX_LEAD = 0.25;
 /** Gain of the null-space pull toward the ready pose, per control step. */
 const POSTURE_GAIN = 0.1;
 /** Desired hand orientation: fingers along world y, approach axis pointing down (rows of a rotation matrix). */
@@ -46,6 +54,7 @@ const HAND_DOWN = [-1, 0, 0, 0, 1, 0, 0, 0, -1] as const;
 export const ROBOT_OBS_NAMES: readonly string[] = [
   ...ARM_JOINTS.map((j) => `qpos.${j}`),
   ...ARM_JOINTS.map((j) => `qvel.${j}`),
+  ...ARM_JOINTS.map((j) => `target.${j}`),
   'gripper.width',
   'grip.x',
   'grip.y',
@@ -66,6 +75,7 @@ export class ArmController {
   // Scratch for the 6x6 solve and the Jacobian's arm columns; allocated once so stepping allocates nothing.
   private readonly J = new Float64Array(6 * N);
   private readonly A = new Float64Array(36);
+  private readonly P = new Float64Array(36);
   private readonly rhs = new Float64Array(6 * (N + 1));
   private readonly err = new Float64Array(6);
   private readonly dq = new Float64Array(N);
@@ -114,20 +124,27 @@ export class ArmController {
   apply(data: MjData, action: ArrayLike<number>, mode: ActionMode): void {
     const ctrl = data.ctrl;
     if (mode === 'joint_delta') {
-      for (let i = 0; i < N; i++) {
-        const a = this.armAct[i]!;
-        ctrl[a] = Math.min(this.upper[i]!, Math.max(this.lower[i]!, ctrl[a]! + action[i]! * JOINT_STEP));
-      }
+      for (let i = 0; i < N; i++) this.dq[i] = action[i]! * JOINT_STEP;
+      this.moveTargets(data);
       this.applyGripper(ctrl, action[N]!);
       return;
     }
     this.solveEeDelta(data, action);
+    this.moveTargets(data);
+    this.applyGripper(ctrl, action[3]!);
+  }
+
+  /** ctrl += dq, clamped to joint limits and to MAX_LEAD around the measured joints. */
+  private moveTargets(data: MjData): void {
+    const ctrl = data.ctrl;
     const qpos = data.qpos;
     for (let i = 0; i < N; i++) {
-      const q = qpos[this.qposAdr[i]!]! + this.dq[i]!;
-      ctrl[this.armAct[i]!] = Math.min(this.upper[i]!, Math.max(this.lower[i]!, q));
+      const a = this.armAct[i]!;
+      const q = qpos[this.qposAdr[i]!]!;
+      let target = ctrl[a]! + this.dq[i]!;
+      target = Math.min(q + MAX_LEAD, Math.max(q - MAX_LEAD, target));
+      ctrl[a] = Math.min(this.upper[i]!, Math.max(this.lower[i]!, target));
     }
-    this.applyGripper(ctrl, action[3]!);
   }
 
   /**
@@ -136,12 +153,7 @@ export class ArmController {
    */
   eeToJointAction(data: MjData, ee: ArrayLike<number>, out: Float32Array): void {
     this.solveEeDelta(data, ee);
-    const qpos = data.qpos;
-    const ctrl = data.ctrl;
-    for (let i = 0; i < N; i++) {
-      const target = qpos[this.qposAdr[i]!]! + this.dq[i]!;
-      out[i] = Math.max(-1, Math.min(1, (target - ctrl[this.armAct[i]!]!) / JOINT_STEP));
-    }
+    for (let i = 0; i < N; i++) out[i] = Math.max(-1, Math.min(1, this.dq[i]! / JOINT_STEP));
     out[N] = ee[3]!;
   }
 
@@ -151,27 +163,60 @@ export class ArmController {
     ctrl[this.fingerAct[1]!] = opening;
   }
 
-  /** Fills this.dq with the joint displacement that moves the grip site by the commanded (clipped) delta. */
+  /**
+   * Fills this.dq with the servo-target displacement that moves the grip site's target by the commanded
+   * (workspace-clipped) delta. The target pose is estimated to first order from the measured pose:
+   * p_target = p + Jp (ctrl - q), R_target = R + [Jr (ctrl - q)]x R.
+   */
   private solveEeDelta(data: MjData, action: ArrayLike<number>): void {
     const { mj, model } = this;
     const site = this.siteId;
+    mj.mj_jacSite(model, data, this.jacp.buffer, this.jacr.buffer, site);
+    const jp = this.jacp.view();
+    const jr = this.jacr.view();
+    const nv = model.nv;
+    const J = this.J;
+    const qpos = data.qpos;
+    const ctrl = data.ctrl;
+    const lead = this.posture; // reused as scratch for ctrl - q before it holds the posture term
+    for (let i = 0; i < N; i++) {
+      const d = this.dofAdr[i]!;
+      lead[i] = ctrl[this.armAct[i]!]! - qpos[this.qposAdr[i]!]!;
+      for (let r = 0; r < 3; r++) {
+        J[r * N + i] = jp[r * nv + d]!;
+        J[(r + 3) * N + i] = jr[r * nv + d]!;
+      }
+    }
     const xpos = data.site_xpos;
     const xmat = data.site_xmat;
     const err = this.err;
+    let wx = 0;
+    let wy = 0;
+    let wz = 0;
+    for (let i = 0; i < N; i++) {
+      wx += J[3 * N + i]! * lead[i]!;
+      wy += J[4 * N + i]! * lead[i]!;
+      wz += J[5 * N + i]! * lead[i]!;
+    }
     for (let k = 0; k < 3; k++) {
-      const p = xpos[3 * site + k]!;
+      let p = xpos[3 * site + k]!;
+      for (let i = 0; i < N; i++) p += J[k * N + i]! * lead[i]!;
       const target = Math.min(WORKSPACE.max[k]!, Math.max(WORKSPACE.min[k]!, p + action[k]! * EE_STEP));
       err[k] = target - p;
     }
-    // Orientation error 0.5 * sum_i (r_i x r*_i) over the columns of current and desired rotations.
+    // Orientation error 0.5 * sum_c (r_c x r*_c) over the columns of the target and desired rotations, the
+    // target's columns being the measured ones rotated by the small angle w = Jr (ctrl - q).
     let ex = 0;
     let ey = 0;
     let ez = 0;
     const m0 = 9 * site;
     for (let c = 0; c < 3; c++) {
-      const ax = xmat[m0 + c]!;
-      const ay = xmat[m0 + 3 + c]!;
-      const az = xmat[m0 + 6 + c]!;
+      const mx = xmat[m0 + c]!;
+      const my = xmat[m0 + 3 + c]!;
+      const mz = xmat[m0 + 6 + c]!;
+      const ax = mx + (wy * mz - wz * my);
+      const ay = my + (wz * mx - wx * mz);
+      const az = mz + (wx * my - wy * mx);
       const bx = HAND_DOWN[c]!;
       const by = HAND_DOWN[3 + c]!;
       const bz = HAND_DOWN[6 + c]!;
@@ -182,64 +227,58 @@ export class ArmController {
     err[3] = 0.5 * ORIENTATION_GAIN * ex;
     err[4] = 0.5 * ORIENTATION_GAIN * ey;
     err[5] = 0.5 * ORIENTATION_GAIN * ez;
-
-    mj.mj_jacSite(model, data, this.jacp.buffer, this.jacr.buffer, site);
-    const jp = this.jacp.view();
-    const jr = this.jacr.view();
-    const nv = model.nv;
-    const J = this.J;
     for (let i = 0; i < N; i++) {
-      const d = this.dofAdr[i]!;
-      for (let r = 0; r < 3; r++) {
-        J[r * N + i] = jp[r * nv + d]!;
-        J[(r + 3) * N + i] = jr[r * nv + d]! * ORIENTATION_GAIN;
-      }
+      for (let r = 3; r < 6; r++) J[r * N + i] = J[r * N + i]! * ORIENTATION_GAIN;
     }
-    // A = J J^T + lambda^2 I, factorised once; solve for the task (column 0) and for J itself (columns 1..N)
-    // to build the null-space projector I - J^T A^-1 J.
+
+    // Task: damped least squares, A = J J^T + lambda^2 I. Posture: projected onto the null space with the
+    // (almost) undamped projector I - J^T (J J^T)^-1 J, so a zero command holds the hand exactly still.
     const A = this.A;
+    const P = this.P;
     for (let r = 0; r < 6; r++) {
       for (let c = 0; c <= r; c++) {
         let s = 0;
         for (let i = 0; i < N; i++) s += J[r * N + i]! * J[c * N + i]!;
-        if (r === c) s += DLS_LAMBDA * DLS_LAMBDA;
-        A[r * 6 + c] = s;
-        A[c * 6 + r] = s;
+        A[r * 6 + c] = A[c * 6 + r] = s + (r === c ? DLS_LAMBDA * DLS_LAMBDA : 0);
+        P[r * 6 + c] = P[c * 6 + r] = s + (r === c ? PROJECTOR_EPS : 0);
       }
     }
     cholesky6(A);
+    cholesky6(P);
     const rhs = this.rhs;
     const cols = N + 1;
     for (let r = 0; r < 6; r++) {
       rhs[r * cols] = err[r]!;
       for (let i = 0; i < N; i++) rhs[r * cols + 1 + i] = J[r * N + i]!;
     }
-    choleskySolve6(A, rhs, cols);
-    const qpos = data.qpos;
+    choleskySolve6(A, rhs, 1, cols);
+    choleskySolve6(P, rhs, cols, cols, 1);
     const posture = this.posture;
-    for (let i = 0; i < N; i++) posture[i] = POSTURE_GAIN * (HOME_QPOS[i]! - qpos[this.qposAdr[i]!]!);
+    for (let i = 0; i < N; i++) posture[i] = POSTURE_GAIN * (HOME_QPOS[i]! - ctrl[this.armAct[i]!]!);
     const dq = this.dq;
     for (let i = 0; i < N; i++) {
       let task = 0;
       for (let r = 0; r < 6; r++) task += J[r * N + i]! * rhs[r * cols]!;
-      // (I - J^T A^-1 J) posture
+      // (I - J^T P^-1 J) posture
       let proj = posture[i]!;
       for (let k = 0; k < N; k++) {
-        let jtaj = 0;
-        for (let r = 0; r < 6; r++) jtaj += J[r * N + i]! * rhs[r * cols + 1 + k]!;
-        proj -= jtaj * posture[k]!;
+        let jtpj = 0;
+        for (let r = 0; r < 6; r++) jtpj += J[r * N + i]! * rhs[r * cols + 1 + k]!;
+        proj -= jtpj * posture[k]!;
       }
       dq[i] = task + proj;
     }
   }
 
-  /** Robot observation (see ROBOT_OBS_NAMES): joint positions, velocities, gripper width, grip site position. */
+  /** Robot observation (see ROBOT_OBS_NAMES): joints, velocities, servo targets, gripper width, grip site. */
   observe(data: MjData, out: Float32Array, offset: number): number {
     const qpos = data.qpos;
     const qvel = data.qvel;
     let o = offset;
     for (let i = 0; i < N; i++) out[o++] = qpos[this.qposAdr[i]!]!;
     for (let i = 0; i < N; i++) out[o++] = qvel[this.dofAdr[i]!]!;
+    const ctrl = data.ctrl;
+    for (let i = 0; i < N; i++) out[o++] = ctrl[this.armAct[i]!]!;
     out[o++] = qpos[this.fingerQposAdr[0]!]! + qpos[this.fingerQposAdr[1]!]!;
     const xpos = data.site_xpos;
     for (let k = 0; k < 3; k++) out[o++] = xpos[3 * this.siteId + k]!;
@@ -279,9 +318,9 @@ function cholesky6(A: Float64Array): void {
   }
 }
 
-/** Solves L L^T X = B in place for B of 6 rows and `cols` columns (row-major). */
-function choleskySolve6(L: Float64Array, B: Float64Array, cols: number): void {
-  for (let c = 0; c < cols; c++) {
+/** Solves L L^T X = B in place for columns [from, to) of B, a 6-row, `cols`-column row-major matrix. */
+function choleskySolve6(L: Float64Array, B: Float64Array, to: number, cols: number, from = 0): void {
+  for (let c = from; c < to; c++) {
     for (let i = 0; i < 6; i++) {
       let s = B[i * cols + c]!;
       for (let k = 0; k < i; k++) s -= L[i * 6 + k]! * B[k * cols + c]!;

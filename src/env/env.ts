@@ -12,7 +12,12 @@
  *
  * Same seed, same actions: same observations, bit for bit (MuJoCo is deterministic on one build).
  */
-import { ArmController, type ActionMode, ACTION_MODES, ROBOT_OBS_NAMES } from '../../robots/arm7/controller.ts';
+import {
+  ArmController,
+  type ActionMode,
+  ACTION_MODES,
+  ROBOT_OBS_NAMES,
+} from '../../robots/arm7/controller.ts';
 import { EnvClosed, InvalidAction, InvalidArgument, ResetNeeded } from '../sim/errors.ts';
 import type { MjData, MjModel, Mujoco } from '../sim/mujoco.ts';
 import { getState, requireId, setState } from '../sim/mujoco.ts';
@@ -103,7 +108,10 @@ export class ManipulationEnv {
     this.task = task;
     this.actionMode = options.actionMode ?? 'ee_delta';
     if (!ACTION_MODES.includes(this.actionMode)) {
-      throw new InvalidArgument('actionMode', `must be one of ${ACTION_MODES.join(', ')}, got ${String(this.actionMode)}`);
+      throw new InvalidArgument(
+        'actionMode',
+        `must be one of ${ACTION_MODES.join(', ')}, got ${String(this.actionMode)}`,
+      );
     }
     this.episodeSteps = positiveInt('episodeSteps', options.episodeSteps ?? task.episodeSteps);
     this.frameSkip = positiveInt('frameSkip', options.frameSkip ?? task.frameSkip ?? DEFAULT_FRAME_SKIP);

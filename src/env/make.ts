@@ -20,7 +20,10 @@ export function sharedModel(mj: Mujoco, scenePath: string): MjModel {
 }
 
 /** Creates an env of a task given by name, path or definition. */
-export async function makeEnv(task: string | TaskDefinition, options: EnvOptions = {}): Promise<ManipulationEnv> {
+export async function makeEnv(
+  task: string | TaskDefinition,
+  options: EnvOptions = {},
+): Promise<ManipulationEnv> {
   const mj = await loadMujoco();
   const def = typeof task === 'string' ? await resolveTask(task) : task;
   return new ManipulationEnv(mj, sharedModel(mj, def.scenePath), def, options);

@@ -60,8 +60,15 @@ export class Box {
   }
 
   toJSON(): BoxSpec {
-    const bounds = (b: number | Float64Array): Bound | Bound[] => (typeof b === 'number' ? bound(b) : Array.from(b, bound));
-    return { type: 'Box', shape: [...this.shape], dtype: this.dtype, low: bounds(this.low), high: bounds(this.high) };
+    const bounds = (b: number | Float64Array): Bound | Bound[] =>
+      typeof b === 'number' ? bound(b) : Array.from(b, bound);
+    return {
+      type: 'Box',
+      shape: [...this.shape],
+      dtype: this.dtype,
+      low: bounds(this.low),
+      high: bounds(this.high),
+    };
   }
 }
 

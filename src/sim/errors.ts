@@ -104,3 +104,29 @@ export class EnvClosed extends ProgressBridgeError {
     super('ENV_CLOSED', message);
   }
 }
+
+const CLASS_BY_CODE: Record<string, { prototype: ProgressBridgeError; name: string }> = {
+  MODEL_LOAD: ModelLoadError,
+  FILE_NOT_FOUND: FileNotFoundError,
+  RESET_NEEDED: ResetNeeded,
+  INVALID_ACTION: InvalidAction,
+  INVALID_ARGUMENT: InvalidArgument,
+  UNKNOWN_TASK: UnknownTask,
+  INVALID_TASK_MODULE: InvalidTaskModule,
+  WORKER_FAILED: WorkerFailed,
+  ENV_CLOSED: EnvClosed,
+};
+
+/**
+ * Rebuilds an error that crossed a thread or process boundary as {code, message}: callers can still use
+ * `instanceof` and `code` (class-specific fields such as `validNames` do not survive the trip).
+ */
+export function errorFromCode(code: string, message: string): ProgressBridgeError {
+  const err = new ProgressBridgeError(code, message);
+  const cls = CLASS_BY_CODE[code];
+  if (cls) {
+    Object.setPrototypeOf(err, cls.prototype);
+    err.name = cls.name;
+  }
+  return err;
+}

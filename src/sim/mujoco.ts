@@ -201,7 +201,9 @@ function objType(mj: Mujoco, kind: ObjectKind): number {
 export function requireId(mj: Mujoco, model: MjModel, kind: ObjectKind, name: string): number {
   const id = mj.mj_name2id(model, objType(mj, kind), name);
   if (id < 0) {
-    throw new RangeError(`model has no ${kind} named "${name}"; it has: ${namesOf(mj, model, kind).join(', ')}`);
+    throw new RangeError(
+      `model has no ${kind} named "${name}"; it has: ${namesOf(mj, model, kind).join(', ')}`,
+    );
   }
   return id;
 }

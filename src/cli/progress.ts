@@ -1,0 +1,37 @@
+/**
+ * A one-line progress bar on a terminal (stderr), plain periodic lines otherwise, nothing at all with --json
+ * so stdout stays machine-readable.
+ */
+export class Progress {
+  private readonly tty: boolean;
+  private lastPlain = 0;
+  private readonly start = performance.now();
+
+  constructor(
+    private readonly total: number,
+    private readonly label: string,
+    private readonly enabled: boolean,
+  ) {
+    this.tty = Boolean(process.stderr.isTTY);
+  }
+
+  update(done: number, extra: string): void {
+    if (!this.enabled) return;
+    const elapsed = (performance.now() - this.start) / 1000;
+    const frac = this.total > 0 ? done / this.total : 1;
+    const eta = frac > 0 ? elapsed * (1 / frac - 1) : 0;
+    if (this.tty) {
+      const width = 24;
+      const filled = Math.round(frac * width);
+      const bar = '#'.repeat(filled) + '-'.repeat(width - filled);
+      process.stderr.write(`\r${this.label} [${bar}] ${done}/${this.total} ${extra} eta ${eta.toFixed(0)}s `);
+    } else if (elapsed - this.lastPlain >= 5 || done === this.total) {
+      this.lastPlain = elapsed;
+      process.stderr.write(`${this.label} ${done}/${this.total} ${extra}\n`);
+    }
+  }
+
+  finish(): void {
+    if (this.enabled && this.tty) process.stderr.write('\n');
+  }
+}
