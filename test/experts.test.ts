@@ -24,3 +24,12 @@ describe.each(TASK_NAMES)('task %s', (name) => {
     env.close();
   });
 });
+
+describe('experts in joint_delta mode', () => {
+  it('push expert, converted to joint deltas through the controller, still succeeds', async () => {
+    const env = await makeEnv('push', { actionMode: 'joint_delta' });
+    const s = rollout(env, 'expert', 10, 3000);
+    expect(s.success_rate).toBeGreaterThanOrEqual(0.9);
+    env.close();
+  });
+});
