@@ -70,8 +70,13 @@ let mountCounter = 0;
 const ASSET_ATTR = /\bfile\s*=\s*"([^"]+)"/g;
 const DIR_ATTR = /\b(meshdir|texturedir|assetdir)\s*=\s*"([^"]+)"/g;
 
-/** Files an MJCF references (meshes, textures, includes), resolved on disk the way MuJoCo's compiler does. */
-function collectAssets(mainPath: string): string[] {
+const XML_COMMENT = /<!--[\s\S]*?-->/g;
+
+/**
+ * The MJCF file and every file it references (meshes, textures, includes), resolved on disk the way MuJoCo's
+ * compiler does; references that do not exist are left for MuJoCo to report.
+ */
+export function collectAssets(mainPath: string): string[] {
   const root = dirname(mainPath);
   const seen = new Set<string>();
   const queue = [mainPath];
@@ -81,7 +86,7 @@ function collectAssets(mainPath: string): string[] {
     if (seen.has(file)) continue;
     seen.add(file);
     if (!file.endsWith('.xml')) continue;
-    const text = readFileSync(file, 'utf8');
+    const text = readFileSync(file, 'utf8').replace(XML_COMMENT, '');
     for (const m of text.matchAll(DIR_ATTR)) dirs.add(resolve(root, m[2]!));
     for (const m of text.matchAll(ASSET_ATTR)) {
       const name = m[1]!;
