@@ -54,7 +54,7 @@ const HAND_DOWN = [-1, 0, 0, 0, 1, 0, 0, 0, -1] as const;
 export const ROBOT_OBS_NAMES: readonly string[] = [
   ...ARM_JOINTS.map((j) => `qpos.${j}`),
   ...ARM_JOINTS.map((j) => `qvel.${j}`),
-  ...ARM_JOINTS.map((j) => `target.${j}`),
+  ...ARM_JOINTS.map((j) => `servo_target.${j}`),
   'gripper.width',
   'grip.x',
   'grip.y',

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { makeEnv } from '../env/make.ts';
 import { DEFAULT_TASK, resolveTask, TASK_NAMES } from '../env/registry.ts';
 import { ProgressBridgeError, InvalidArgument } from '../sim/errors.ts';
-import { ACTION_MODES, type ActionMode } from '../../robots/arm7/controller.ts';
+import { ACTION_MODES, ROBOT_OBS_NAMES, type ActionMode } from '../../robots/arm7/controller.ts';
 import { inspectModel } from './inspect.ts';
 import { Progress } from './progress.ts';
 import { BUILTIN_POLICIES, rollout, type BuiltinPolicy } from './rollout.ts';
@@ -66,7 +66,7 @@ async function cmdEnvs(json: boolean): Promise<void> {
       `  episode:      ${r.episode_steps} steps of ${r.control_dt.toFixed(3)} s (frame skip ${r.frame_skip})`,
     );
     console.log(
-      `  observation:  Box(${r.observation_space.shape.join('x')}) ${r.observation_names.slice(18).join(', ')} + robot state`,
+      `  observation:  Box(${r.observation_space.shape.join('x')}) ${r.observation_names.slice(ROBOT_OBS_NAMES.length).join(', ')} after ${ROBOT_OBS_NAMES.length} robot entries`,
     );
     console.log(`  actions:      ee_delta Box(4) [dx, dy, dz, gripper]; joint_delta Box(8)`);
     console.log(`  cameras:      ${r.cameras.join(', ')}`);
