@@ -5,9 +5,10 @@ import { makeEnv } from '../src/env/make.ts';
 
 describe('state snapshots', () => {
   it('restore a mid-episode state so the continuation is identical bit for bit', async () => {
-    const env = await makeEnv('reach');
+    // push, with the hand moving up and away from the cube: the episode cannot end inside the 10 steps.
+    const env = await makeEnv('push');
     env.reset({ seed: 4 });
-    for (let t = 0; t < 5; t++) env.step([0.3, 0.2, -0.4, 0]);
+    for (let t = 0; t < 5; t++) env.step([-0.3, 0.2, 0.4, 0]);
     const snap = env.snapshot();
     const a = [];
     for (let t = 0; t < 5; t++) a.push(env.step([-0.1, 0.5, 0.2, 1]).obs);
