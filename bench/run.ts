@@ -151,8 +151,9 @@ async function main(): Promise<void> {
           task: vtask.name,
           numEnvs: VECTOR_ENVS,
           workers: [1, 2],
-          warmupSteps: 20,
-          steps: quick ? 20 : 60,
+          // Each worker thread tiers up its own copy of the WASM code: warm every worker well past that.
+          warmupSteps: quick ? 40 : 150,
+          steps: quick ? 20 : 100,
           repeats: 3,
           seed: SEED,
           frameSkip: overhead.find((o) => o.task === vtask.name)?.frameSkip ?? vtask.frameSkip ?? 20,

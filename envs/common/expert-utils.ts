@@ -27,3 +27,8 @@ export function dist3(a: ArrayLike<number>, b: ArrayLike<number>): number {
 export function distXY(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return Math.hypot(a[0]! - b[0]!, a[1]! - b[1]!);
 }
+
+/** x clamped to [0, 1]: progress fractions. */
+export function clamp01(x: number): number {
+  return x < 0 ? 0 : x > 1 ? 1 : x;
+}

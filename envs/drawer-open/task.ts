@@ -14,7 +14,7 @@
 import { fileURLToPath } from 'node:url';
 import type { TaskDefinition } from '../../src/env/task.ts';
 import { EE_STEP } from '../../robots/arm7/controller.ts';
-import { dist3, distXY, towards } from '../common/expert-utils.ts';
+import { clamp01, dist3, distXY, towards } from '../common/expert-utils.ts';
 
 const SUCCESS_OPENING = 0.15;
 /** Reset ranges: cabinet front-centre position (metres), yaw (radians), initial opening (metres). */
@@ -186,9 +186,5 @@ const drawerOpen: TaskDefinition = {
     };
   },
 };
-
-function clamp01(x: number): number {
-  return x < 0 ? 0 : x > 1 ? 1 : x;
-}
 
 export default drawerOpen;

@@ -10,6 +10,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { TaskDefinition } from '../../src/env/task.ts';
+import { clamp01 } from '../common/expert-utils.ts';
 import {
   bodyPos,
   cubeSpanY,
@@ -119,7 +120,7 @@ const pickPlace: TaskDefinition = {
       denseTerms(out) {
         read();
         const held = isHeld(data, robot, grip, pos, cubeSpanY(data, cube, SIZE));
-        const lift = Math.min(1, Math.max(0, (pos[2]! - HALF) / LIFT_HEIGHT));
+        const lift = clamp01((pos[2]! - HALF) / LIFT_HEIGHT);
         out.cost_reach = -Math.hypot(grip[0]! - pos[0]!, grip[1]! - pos[1]!, grip[2]! - pos[2]!);
         out.reward_grasp = held ? 1 : 0;
         out.reward_lift = held ? lift : 0;
@@ -131,16 +132,14 @@ const pickPlace: TaskDefinition = {
         read();
         if (success()) return 1;
         const xy = targetXY();
-        const lift = Math.min(1, Math.max(0, (pos[2]! - HALF) / LIFT_HEIGHT));
+        const lift = clamp01((pos[2]! - HALF) / LIFT_HEIGHT);
         if (isHeld(data, robot, grip, pos, cubeSpanY(data, cube, SIZE))) {
           if (xy < SUCCESS_RADIUS) return 0.8 + 0.1 * (1 - lift);
-          return (
-            0.3 + 0.15 * lift + 0.35 * Math.min(1, Math.max(0, (startXY - xy) / (startXY - SUCCESS_RADIUS)))
-          );
+          return 0.3 + 0.15 * lift + 0.35 * clamp01((startXY - xy) / (startXY - SUCCESS_RADIUS));
         }
         if (xy < SUCCESS_RADIUS && Math.abs(pos[2]! - HALF) < 0.005) return 0.9;
         const reach = Math.hypot(grip[0]! - pos[0]!, grip[1]! - pos[1]!, grip[2]! - pos[2]!);
-        return 0.2 * Math.min(1, Math.max(0, 1 - reach / startReach));
+        return 0.2 * clamp01(1 - reach / startReach);
       },
       expert() {
         return new PickPlaceExpert(data, robot, {

@@ -12,7 +12,7 @@
 import { fileURLToPath } from 'node:url';
 import type { TaskDefinition } from '../../src/env/task.ts';
 import { EE_STEP } from '../../robots/arm7/controller.ts';
-import { dist3, distXY, towards } from '../common/expert-utils.ts';
+import { clamp01, dist3, distXY, towards } from '../common/expert-utils.ts';
 
 /** Cube half-size (metres); must match scene.xml. */
 const HALF = 0.025;
@@ -245,9 +245,5 @@ const push: TaskDefinition = {
     };
   },
 };
-
-function clamp01(x: number): number {
-  return x < 0 ? 0 : x > 1 ? 1 : x;
-}
 
 export default push;

@@ -4,7 +4,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { TaskDefinition } from '../../src/env/task.ts';
-import { towards } from '../common/expert-utils.ts';
+import { clamp01, towards } from '../common/expert-utils.ts';
 
 const SUCCESS_RADIUS = 0.03;
 
@@ -42,7 +42,7 @@ const reach: TaskDefinition = {
       denseTerms(out) {
         out.cost_distance = -distance();
       },
-      oracleProgress: () => Math.min(1, Math.max(0, 1 - distance() / startDistance)),
+      oracleProgress: () => clamp01(1 - distance() / startDistance),
       expert() {
         const action = new Float32Array(4);
         return {

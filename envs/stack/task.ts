@@ -10,6 +10,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { TaskDefinition } from '../../src/env/task.ts';
+import { clamp01 } from '../common/expert-utils.ts';
 import {
   bodyPos,
   cubeSpanY,
@@ -61,7 +62,7 @@ const stack: TaskDefinition = {
     const pairXY = (): number => Math.hypot(r[0]! - g[0]!, r[1]! - g[1]!);
     const reach = (): number => Math.hypot(grip[0]! - r[0]!, grip[1]! - r[1]!, grip[2]! - r[2]!);
     const held = (): boolean => isHeld(data, robot, grip, r, cubeSpanY(data, red, RED));
-    const lifted = (): number => Math.min(1, Math.max(0, (r[2]! - RED_HALF) / (GREEN + CLEARANCE)));
+    const lifted = (): number => clamp01((r[2]! - RED_HALF) / (GREEN + CLEARANCE));
     const onTop = (): boolean => pairXY() < SUCCESS_XY && Math.abs(r[2]! - g[2]! - STACK_DZ) < SUCCESS_DZ;
     const success = (): boolean =>
       onTop() &&
@@ -146,15 +147,15 @@ const stack: TaskDefinition = {
         const xy = pairXY();
         if (held()) {
           if (xy < SUCCESS_XY) {
-            const above = Math.min(1, Math.max(0, (r[2]! - g[2]! - STACK_DZ) / (CLEARANCE + 0.02)));
+            const above = clamp01((r[2]! - g[2]! - STACK_DZ) / (CLEARANCE + 0.02));
             return 0.8 + 0.1 * (1 - above);
           }
           const lift = lifted();
           if (lift < 1) return 0.25 + 0.25 * lift;
-          return 0.5 + 0.3 * Math.min(1, Math.max(0, (startXY - xy) / (startXY - SUCCESS_XY)));
+          return 0.5 + 0.3 * clamp01((startXY - xy) / (startXY - SUCCESS_XY));
         }
         if (onTop()) return 0.9;
-        return 0.2 * Math.min(1, Math.max(0, 1 - reach() / startReach));
+        return 0.2 * clamp01(1 - reach() / startReach);
       },
       expert() {
         return new PickPlaceExpert(data, robot, {
