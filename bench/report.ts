@@ -181,7 +181,8 @@ export function renderReport(r: Report): string {
     const single = r.overhead.find((o) => o.task === v.task)?.envStepsPerSec;
     out.push(
       `\`VectorEnv\` with ${v.numEnvs} envs of \`${v.task}\` (default autoreset, seeded random actions from a fixed pool), ` +
-        `${v.stepsPerRepeat} vector steps per timed repeat after warm-up; medians. Env steps/s counts every sub-env's ` +
+        `${v.stepsPerRepeat} vector steps per timed repeat after warm-up, repeats of the worker counts interleaved ` +
+        "(1, 2, 1, 2, ...) so drifting machine load hits both alike; medians. Env steps/s counts every sub-env's " +
         'control step and is wall clock (scaling needs it); the CPU-second rate shows what the vector machinery ' +
         'costs beside one plain env stepped with `stepInto`.',
       '',

@@ -153,8 +153,8 @@ async function main(): Promise<void> {
           workers: [1, 2],
           // Each worker thread tiers up its own copy of the WASM code: warm every worker well past that.
           warmupSteps: quick ? 40 : 150,
-          steps: quick ? 20 : 100,
-          repeats: 3,
+          steps: quick ? 20 : 60,
+          repeats: quick ? 3 : 7,
           seed: SEED,
           frameSkip: overhead.find((o) => o.task === vtask.name)?.frameSkip ?? vtask.frameSkip ?? 20,
         });

@@ -62,37 +62,49 @@ export interface VectorConfig {
 
 export async function measureVector(VectorEnv: VectorEnvClass, cfg: VectorConfig): Promise<VectorResult> {
   const runs: VectorRun[] = [];
-  for (const workers of cfg.workers) {
-    let venv: VectorEnvLike | undefined;
-    const createSeconds = await timeAsync(async () => {
-      venv = await VectorEnv.create({ task: cfg.task, numEnvs: cfg.numEnvs, workers });
-    });
-    const v = venv!;
-    try {
-      // A fixed pool of action batches, cycled: the same for every worker count.
-      const batches = 16;
-      const pool = randomActions(cfg.seed, batches * v.numEnvs, v.actDim);
-      const size = v.numEnvs * v.actDim;
-      const batch = (t: number): Float32Array =>
-        pool.subarray((t % batches) * size, ((t % batches) + 1) * size);
-      await v.reset({ seed: cfg.seed });
-      for (let t = 0; t < cfg.warmupSteps; t++) await v.step(batch(t));
-      const rates: number[] = [];
-      const cpuRates: number[] = [];
-      for (let r = 0; r < cfg.repeats; r++) {
+  // All worker counts are open at once and their timed windows interleave (1, 2, 1, 2, ...): this machine's
+  // speed drifts (other tenants' load shows up as CPU steal), and interleaving spreads the drift evenly over the
+  // configurations being compared. An idle vector env's workers sleep in Atomics.wait and cost nothing.
+  const opened: { workers: number; venv: VectorEnvLike; createSeconds: number }[] = [];
+  const batches = 16;
+  try {
+    for (const workers of cfg.workers) {
+      let venv: VectorEnvLike | undefined;
+      const createSeconds = await timeAsync(async () => {
+        venv = await VectorEnv.create({ task: cfg.task, numEnvs: cfg.numEnvs, workers });
+      });
+      opened.push({ workers, venv: venv!, createSeconds });
+    }
+    // A fixed pool of action batches, cycled: the same for every worker count.
+    const first = opened[0]!.venv;
+    const pool = randomActions(cfg.seed, batches * first.numEnvs, first.actDim);
+    const size = first.numEnvs * first.actDim;
+    const batch = (t: number): Float32Array =>
+      pool.subarray((t % batches) * size, ((t % batches) + 1) * size);
+    for (const { venv } of opened) {
+      await venv.reset({ seed: cfg.seed });
+      for (let t = 0; t < cfg.warmupSteps; t++) await venv.step(batch(t));
+    }
+    const rates = opened.map(() => [] as number[]);
+    const cpuRates = opened.map(() => [] as number[]);
+    for (let r = 0; r < cfg.repeats; r++) {
+      for (let k = 0; k < opened.length; k++) {
+        const v = opened[k]!.venv;
         const c0 = process.cpuUsage();
         const s = await timeAsync(async () => {
           for (let t = 0; t < cfg.steps; t++) await v.step(batch(t));
         });
         const c = process.cpuUsage(c0);
-        rates.push((cfg.steps * v.numEnvs) / s);
-        cpuRates.push((cfg.steps * v.numEnvs) / ((c.user + c.system) / 1e6));
+        rates[k]!.push((cfg.steps * v.numEnvs) / s);
+        cpuRates[k]!.push((cfg.steps * v.numEnvs) / ((c.user + c.system) / 1e6));
       }
+    }
+    opened.forEach(({ workers, createSeconds }, k) => {
       const run: VectorRun = {
         workers,
-        envStepsPerSec: median(rates),
-        envStepsPerCpuSec: median(cpuRates),
-        rates,
+        envStepsPerSec: median(rates[k]!),
+        envStepsPerCpuSec: median(cpuRates[k]!),
+        rates: rates[k]!,
         createSeconds,
       };
       runs.push(run);
@@ -100,9 +112,9 @@ export async function measureVector(VectorEnv: VectorEnvClass, cfg: VectorConfig
         `vector ${cfg.task} x${cfg.numEnvs}, ${workers} worker(s): ${Math.round(run.envStepsPerSec)} env steps/s ` +
           `(created in ${createSeconds.toFixed(2)} s)`,
       );
-    } finally {
-      await v.close();
-    }
+    });
+  } finally {
+    await Promise.all(opened.map(({ venv }) => venv.close()));
   }
   return {
     task: cfg.task,
