@@ -1,0 +1,81 @@
+/** The command line as other tools call it: a real child process, JSON on stdout, status 2 on errors. */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+
+async function pbridge(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['bin/pbridge.js', ...args], { timeout: 60_000 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('pbridge CLI', () => {
+  it('envs --json lists the five tasks with spaces, cameras and instructions', async () => {
+    const r = await pbridge('envs', '--json');
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.tasks.map((t: { name: string }) => t.name)).toEqual([
+      'reach',
+      'push',
+      'pick-place',
+      'drawer-open',
+      'stack',
+    ]);
+    for (const t of out.tasks) {
+      expect(t.cameras).toEqual(expect.arrayContaining(['front', 'side', 'wrist']));
+      expect(t.observation_space.shape[0]).toBe(t.observation_names.length);
+      expect(t.action_spaces.ee_delta.shape).toEqual([4]);
+      expect(t.action_spaces.joint_delta.shape).toEqual([8]);
+    }
+  });
+
+  it('rollout --json reports success rate, returns and per-episode results consistent with each other', async () => {
+    const r = await pbridge(
+      'rollout',
+      '--env',
+      'reach',
+      '--policy',
+      'expert',
+      '--episodes',
+      '3',
+      '--seed',
+      '5',
+      '--json',
+    );
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s.per_episode.map((e: { seed: number }) => e.seed)).toEqual([5, 6, 7]);
+    const successes = s.per_episode.filter((e: { success: boolean }) => e.success).length;
+    expect(s.success_rate).toBeCloseTo(successes / 3, 12);
+    const steps = s.per_episode.reduce((a: number, e: { length: number }) => a + e.length, 0);
+    expect(s.env_steps).toBe(steps);
+    expect(s.env_steps_per_s).toBeGreaterThan(0);
+  });
+
+  it('inspect loads an MJCF and reports its sizes and a finite zero-control run', async () => {
+    const r = await pbridge('inspect', 'robots/arm7/arm7.xml', '--seconds', '1', '--json');
+    expect(r.code).toBe(0);
+    const rep = JSON.parse(r.stdout);
+    expect([rep.nq, rep.nv, rep.nu]).toEqual([9, 9, 9]);
+    expect(rep.cameras).toEqual(['wrist']);
+    expect(rep.finite).toBe(true);
+    expect(rep.simulated_s).toBeCloseTo(rep.steps * rep.timestep, 6);
+  });
+
+  it('exits 2 with the error code and message for bad input', async () => {
+    const unknown = await pbridge('rollout', '--env', 'nope', '--json');
+    expect(unknown.code).toBe(2);
+    expect(JSON.parse(unknown.stdout).error.code).toBe('UNKNOWN_TASK');
+    const missing = await pbridge('inspect', 'no/such/file.xml');
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/error \[FILE_NOT_FOUND\]: MJCF file not found: no\/such\/file.xml/);
+    const badFlag = await pbridge('rollout', '--episodes', '0');
+    expect(badFlag.stderr).toMatch(/--episodes: must be an integer in \[1, 1000000\], got "0"/);
+  });
+});
