@@ -1,5 +1,5 @@
 /**
- * Shared pieces of the pick tasks (pick-place, stack): reading and placing free-jointed objects, a privileged
+ * Shared pieces of the object tasks (push, pick-place, stack): reading and placing free-jointed objects, a privileged
  * "is it held" test, and a closed-loop scripted pick-and-place expert.
  *
  * arm7's hand always points straight down with the fingers closing along world y, so a grasp is: centre the

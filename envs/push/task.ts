@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import type { TaskDefinition } from '../../src/env/task.ts';
 import { EE_STEP } from '../../robots/arm7/controller.ts';
 import { clamp01, dist3, distXY, towards } from '../common/expert-utils.ts';
+import { bodyPos, freeBody, placeFree } from '../common/grasp.ts';
 
 /** Cube half-size (metres); must match scene.xml. */
 const HALF = 0.025;
@@ -73,8 +74,8 @@ const push: TaskDefinition = {
   episodeSteps: 100,
   create(ctx) {
     const { data, robot, model } = ctx;
-    const cubeBody = ctx.id('body', 'cube');
-    const cubeQpos = model.jnt_qposadr[ctx.id('joint', 'cube')]!;
+    const cubeFree = freeBody(ctx, 'cube', 'cube');
+    const cubeBody = cubeFree.body;
     const goalMocap = model.body_mocapid[ctx.id('body', 'goal')]!;
     // Scratch read by every call; refreshed from data before use so nothing is cached across steps.
     const grip = new Float64Array(3);
@@ -82,8 +83,7 @@ const push: TaskDefinition = {
     const goal = new Float64Array(3);
     const read = (): void => {
       robot.gripPos(data, grip);
-      const x = data.xpos;
-      for (let k = 0; k < 3; k++) cube[k] = x[3 * cubeBody + k]!;
+      bodyPos(data, cubeFree, cube);
       const m = data.mocap_pos;
       for (let k = 0; k < 3; k++) goal[k] = m[3 * goalMocap + k]!;
     };
@@ -120,14 +120,7 @@ const push: TaskDefinition = {
           gy = rng.uniform(GOAL_Y[0], GOAL_Y[1]);
         } while (Math.hypot(gx - cx, gy - cy) < MIN_SEPARATION);
         const yaw = rng.uniform(-Math.PI / 4, Math.PI / 4);
-        const q = data.qpos;
-        q[cubeQpos] = cx;
-        q[cubeQpos + 1] = cy;
-        q[cubeQpos + 2] = HALF;
-        q[cubeQpos + 3] = Math.cos(yaw / 2);
-        q[cubeQpos + 4] = 0;
-        q[cubeQpos + 5] = 0;
-        q[cubeQpos + 6] = Math.sin(yaw / 2);
+        placeFree(data, cubeFree, cx, cy, HALF, yaw);
         const m = data.mocap_pos;
         m[3 * goalMocap] = gx;
         m[3 * goalMocap + 1] = gy;
