@@ -18,11 +18,19 @@ import {
   ACTION_MODES,
   ROBOT_OBS_NAMES,
 } from '../../robots/arm7/controller.ts';
-import { EnvClosed, InvalidAction, InvalidArgument, ResetNeeded } from '../sim/errors.ts';
+import { EnvClosed, InvalidAction, InvalidArgument, ResetNeeded, UnknownCamera } from '../sim/errors.ts';
+import {
+  MAX_IMAGE_SIZE,
+  MIN_IMAGE_SIZE,
+  Renderer,
+  type CameraSpec,
+  type Frame,
+  type RenderOptions,
+} from '../render/renderer.ts';
 import type { MjData, MjModel, Mujoco } from '../sim/mujoco.ts';
-import { getState, requireId, setState } from '../sim/mujoco.ts';
+import { getState, namesOf, requireId, setState } from '../sim/mujoco.ts';
 import { entropySeed, Rng } from './rng.ts';
-import { Box } from './spaces.ts';
+import { Box, Dict } from './spaces.ts';
 import type { Expert, TaskContext, TaskDefinition, TaskInstance } from './task.ts';
 
 export interface EnvOptions {
@@ -34,6 +42,17 @@ export interface EnvOptions {
   frameSkip?: number;
   /** Half-width (radians) of the uniform noise added to each arm joint of the ready pose at reset. */
   robotNoise?: number;
+  /**
+   * Camera images to return with every observation (`images.<camera>`, RGB uint8 [size, size, 3]); overrides
+   * the task's own declaration. Images cost rendering time, so none are made unless declared or requested.
+   */
+  images?: ImageObservation;
+}
+
+/** Which cameras to render into observations, and how large (square images, pixels). */
+export interface ImageObservation {
+  cameras: readonly string[];
+  size: number;
 }
 
 export interface ResetOptions {
@@ -44,6 +63,8 @@ export type Info = Record<string, number | boolean>;
 
 export interface StepResult {
   obs: Float32Array;
+  /** Camera images by name, when the task declares or the options request image observations. */
+  images?: Record<string, Uint8Array>;
   reward: number;
   terminated: boolean;
   truncated: boolean;
@@ -87,6 +108,11 @@ export class ManipulationEnv {
   private readonly eeAction = new Float32Array(4);
   private readonly terms: Record<string, number> = {};
   private readonly robotNoise: number;
+  /** Image observations, when the task declares them or the options request them. */
+  readonly imageObs: ImageObservation | undefined;
+  /** One Box(uint8, [size, size, 3]) per image observation, keyed `images.<camera>`. */
+  readonly imageSpace: Dict | undefined;
+  private rendererInstance: Renderer | undefined;
   private rng: Rng | undefined;
   private expertRng: Rng | undefined;
   private expertPolicy: Expert | undefined;
@@ -132,6 +158,26 @@ export class ManipulationEnv {
     this.instance = task.create(ctx);
     this.obsNames = [...ROBOT_OBS_NAMES, ...this.instance.obsNames];
     this.observationSpace = new Box([this.obsNames.length], -Infinity, Infinity);
+    this.imageObs = options.images ?? task.images;
+    if (this.imageObs) {
+      const { cameras, size } = this.imageObs;
+      if (!Array.isArray(cameras) || cameras.length === 0) {
+        throw new InvalidArgument('images.cameras', 'must name at least one camera');
+      }
+      if (!Number.isInteger(size) || size < MIN_IMAGE_SIZE || size > MAX_IMAGE_SIZE) {
+        throw new InvalidArgument(
+          'images.size',
+          `must be an integer in [${MIN_IMAGE_SIZE}, ${MAX_IMAGE_SIZE}], got ${size}`,
+        );
+      }
+      const valid = namesOf(mj, model, 'camera');
+      for (const c of cameras) if (!valid.includes(c)) throw new UnknownCamera(`"${c}"`, valid);
+      const spaces: Record<string, Box> = {};
+      for (const c of cameras) spaces[`images.${c}`] = new Box([size, size, 3], 0, 255, 'uint8');
+      this.imageSpace = new Dict(spaces);
+    } else {
+      this.imageSpace = undefined;
+    }
     const actDim = this.robot.actionDim(this.actionMode);
     this.actionSpace = new Box([actDim], -1, 1);
     this.action = new Float32Array(actDim);
@@ -150,10 +196,41 @@ export class ManipulationEnv {
     return this.elapsed;
   }
 
-  reset(options: ResetOptions = {}): { obs: Float32Array; info: Info } {
+  reset(options: ResetOptions = {}): { obs: Float32Array; images?: Record<string, Uint8Array>; info: Info } {
     const obs = new Float32Array(this.obsDim);
     const info = this.resetInto(obs, 0, options.seed);
-    return { obs, info };
+    return this.imageObs ? { obs, images: this.renderImages(), info } : { obs, info };
+  }
+
+  /**
+   * Renders one camera at the current state (a copy: callers may keep it). For people and tools; image
+   * observations use `options.images` instead.
+   */
+  render(camera: CameraSpec, width: number, height = width, options?: RenderOptions): Frame {
+    this.checkOpen();
+    const frame = this.renderer.render(this.data, camera, width, height, options);
+    return {
+      width: frame.width,
+      height: frame.height,
+      rgb: frame.rgb.slice(),
+      ...(frame.depth ? { depth: frame.depth.slice() } : {}),
+      ...(frame.segmentation ? { segmentation: frame.segmentation.slice() } : {}),
+    };
+  }
+
+  /** The renderer of this env (created on first use: envs without cameras in use never pay for it). */
+  get renderer(): Renderer {
+    this.rendererInstance ??= new Renderer(this.mj, this.model);
+    return this.rendererInstance;
+  }
+
+  /** Renders the image observations into fresh arrays. */
+  private renderImages(): Record<string, Uint8Array> {
+    const spec = this.imageObs!;
+    const images: Record<string, Uint8Array> = {};
+    for (const camera of spec.cameras)
+      images[camera] = this.renderer.render(this.data, camera, spec.size, spec.size).rgb.slice();
+    return images;
   }
 
   /** `reset` writing the observation into `out` at `offset` (no allocation for the caller's buffers). */
@@ -189,6 +266,7 @@ export class ManipulationEnv {
     const flags = this.stepInto(action, obs, 0);
     return {
       obs,
+      ...(this.imageObs ? { images: this.renderImages() } : {}),
       reward: flags.reward,
       terminated: flags.terminated,
       truncated: flags.truncated,
@@ -276,6 +354,7 @@ export class ManipulationEnv {
     this.closed = true;
     this.data.delete();
     this.robot.dispose();
+    this.rendererInstance = undefined;
   }
 
   private validateAndClip(action: ArrayLike<number>): void {

@@ -61,6 +61,8 @@ export interface TaskDefinition {
   readonly terminateOnSuccess?: boolean;
   /** Reward paid on the step the task succeeds (default 1); 0 on every other step. */
   readonly successReward?: number;
+  /** Camera images to add to every observation (for pixel-based policies); none by default. */
+  readonly images?: { cameras: readonly string[]; size: number };
   /** Builds the task's view of one simulation. Called once per env. */
   create(ctx: TaskContext): TaskInstance;
 }

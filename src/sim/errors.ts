@@ -105,7 +105,22 @@ export class EnvClosed extends ProgressBridgeError {
   }
 }
 
+/** A camera name or id the model does not have; the message lists the valid names. */
+export class UnknownCamera extends ProgressBridgeError {
+  readonly validNames: readonly string[];
+  constructor(camera: string, validNames: readonly string[]) {
+    super(
+      'UNKNOWN_CAMERA',
+      validNames.length > 0
+        ? `unknown camera ${camera}; the model's cameras are: ${validNames.join(', ')}`
+        : `unknown camera ${camera}: the model has no cameras; use a free camera ({ pos, lookAt, fovy })`,
+    );
+    this.validNames = validNames;
+  }
+}
+
 const CLASS_BY_CODE: Record<string, { prototype: ProgressBridgeError; name: string }> = {
+  UNKNOWN_CAMERA: UnknownCamera,
   MODEL_LOAD: ModelLoadError,
   FILE_NOT_FOUND: FileNotFoundError,
   RESET_NEEDED: ResetNeeded,
@@ -130,3 +145,4 @@ export function errorFromCode(code: string, message: string): ProgressBridgeErro
   }
   return err;
 }
+
