@@ -174,3 +174,23 @@ describe('VectorEnv', () => {
     }
   });
 });
+
+describe('VectorEnv image observations', () => {
+  it('return each camera as [numEnvs, size, size, 3] equal to a single env rendering the same state', async () => {
+    const images = { cameras: ['front', 'wrist'], size: 32 };
+    const v = await open({ task: 'reach', numEnvs: 2, workers: 2, envOptions: { images } });
+    const r = await v.reset({ seed: 3 });
+    const s = await v.step([
+      [0.5, 0, 0, 1],
+      [0, 0.5, 0, 1],
+    ]);
+    const single = await makeEnv('reach', { images });
+    single.reset({ seed: 4 });
+    const ref = single.step([0, 0.5, 0, 1]);
+    const per = 32 * 32 * 3;
+    expect(r.images!.front).toHaveLength(2 * per);
+    expect(Buffer.from(s.images!.wrist!.subarray(per))).toEqual(Buffer.from(ref.images!.wrist!));
+    expect(Buffer.from(s.images!.front!.subarray(per))).toEqual(Buffer.from(ref.images!.front!));
+    single.close();
+  });
+});

@@ -27,6 +27,8 @@ export interface SharedLayout {
   obsDim: number;
   actDim: number;
   workers: number;
+  /** Bytes of camera images per sub-env (all image cameras, [size, size, 3] each); 0 without images. */
+  imageBytes: number;
 }
 
 export interface SharedViews {
@@ -47,6 +49,8 @@ export interface SharedViews {
   resetSeeds: Float64Array;
   /** Per-env 1 = reset this env in the next Reset command. */
   resetMask: Uint8Array;
+  /** Image observations, [numEnvs, cameras, size, size, 3]. */
+  images: Uint8Array;
 }
 
 function align8(n: number): number {
@@ -71,6 +75,7 @@ export function sharedBytes(l: SharedLayout): { total: number; offsets: Record<k
     finalEpisodeStep: 4 * n,
     resetSeeds: 8 * n,
     resetMask: n,
+    images: n * l.imageBytes,
   };
   const offsets = {} as Record<keyof SharedViews, number>;
   let at = 0;
@@ -99,6 +104,7 @@ export function sharedViews(buffer: SharedArrayBuffer, l: SharedLayout): SharedV
     finalEpisodeStep: new Int32Array(buffer, o.finalEpisodeStep, n),
     resetSeeds: new Float64Array(buffer, o.resetSeeds, n),
     resetMask: new Uint8Array(buffer, o.resetMask, n),
+    images: new Uint8Array(buffer, o.images, n * l.imageBytes),
   };
 }
 
@@ -131,5 +137,13 @@ export interface AttachMessage {
 
 /** Messages a worker posts to the main thread. */
 export type WorkerMessage =
-  | { type: 'ready'; obsDim: number; actDim: number; obsNames: string[]; episodeSteps: number }
+  | {
+      type: 'ready';
+      obsDim: number;
+      actDim: number;
+      obsNames: string[];
+      episodeSteps: number;
+      /** Image observation cameras and size, when the task declares or the options request them. */
+      images?: { cameras: string[]; size: number };
+    }
   | { type: 'error'; code: string; message: string; stack?: string };

@@ -82,6 +82,8 @@ export interface VectorInfo {
 export interface VectorStepResult {
   /** [numEnvs * obsDim] */
   obs: Float32Array;
+  /** Image observations by camera, each [numEnvs, size, size, 3], when the sub-envs have them. */
+  images?: Record<string, Uint8Array>;
   rewards: Float64Array;
   terminated: Uint8Array;
   truncated: Uint8Array;
@@ -100,6 +102,8 @@ export class VectorEnv {
   readonly singleObservationSpace: Box;
   readonly singleActionSpace: Box;
   readonly metadata: { autoreset_mode: AutoresetMode };
+  /** Image observation cameras and size of every sub-env, if any. */
+  readonly imageObs: { cameras: readonly string[]; size: number } | undefined;
 
   private readonly views: SharedViews;
   private readonly request: Int32Array;
@@ -127,6 +131,7 @@ export class VectorEnv {
     this.singleObservationSpace = new Box([layout.obsDim], -Infinity, Infinity);
     this.singleActionSpace = new Box([layout.actDim], -1, 1);
     this.metadata = { autoreset_mode: autoreset };
+    this.imageObs = ready.images;
     this.views = views;
     this.request = new Int32Array(layout.workers);
     this.failed = failed;
@@ -213,11 +218,13 @@ export class VectorEnv {
       // A task error inside a worker (unknown name, bad MJCF) keeps its own class and code for the caller.
       throw err instanceof WorkerFailed && err.cause instanceof ProgressBridgeError ? err.cause : err;
     }
+    const images = ready[0]!.images;
     const layout: SharedLayout = {
       numEnvs,
       obsDim: ready[0]!.obsDim,
       actDim: ready[0]!.actDim,
       workers: workerCount,
+      imageBytes: images ? images.cameras.length * images.size * images.size * 3 : 0,
     };
     const buffer = new SharedArrayBuffer(sharedBytes(layout).total);
     const views = sharedViews(buffer, layout);
@@ -240,7 +247,9 @@ export class VectorEnv {
   }
 
   /** Resets all sub-envs (or those in `options.reset_mask`). */
-  async reset(opts: VectorResetOptions = {}): Promise<{ obs: Float32Array; info: VectorInfo }> {
+  async reset(
+    opts: VectorResetOptions = {},
+  ): Promise<{ obs: Float32Array; images?: Record<string, Uint8Array>; info: VectorInfo }> {
     this.checkUsable();
     const v = this.views;
     const n = this.numEnvs;
@@ -269,7 +278,7 @@ export class VectorEnv {
     }
     await this.run(Command.Reset);
     this.everReset = true;
-    return { obs: this.out(v.obs), info: this.info(false) };
+    return { obs: this.out(v.obs), ...this.images(), info: this.info(false) };
   }
 
   /** Steps every sub-env with actions [numEnvs * actDim] (or an array of numEnvs arrays of actDim). */
@@ -290,6 +299,7 @@ export class VectorEnv {
     await this.run(Command.Step);
     return {
       obs: this.out(v.obs),
+      ...this.images(),
       rewards: this.copy ? v.rewards.slice() : v.rewards,
       terminated: this.copy ? v.terminated.slice() : v.terminated,
       truncated: this.copy ? v.truncated.slice() : v.truncated,
@@ -334,6 +344,23 @@ export class VectorEnv {
     }
     const flat = actions as ArrayLike<number>;
     for (let k = 0; k < n * d; k++) out[k] = finite(flat[k], Math.floor(k / d), k % d);
+  }
+
+  /** Per-camera image batches gathered from the shared buffer's per-env layout (always copies). */
+  private images(): { images?: Record<string, Uint8Array> } {
+    const spec = this.imageObs;
+    if (!spec) return {};
+    const per = spec.size * spec.size * 3;
+    const stride = per * spec.cameras.length;
+    const images: Record<string, Uint8Array> = {};
+    spec.cameras.forEach((camera, c) => {
+      const out = new Uint8Array(this.numEnvs * per);
+      for (let i = 0; i < this.numEnvs; i++) {
+        out.set(this.views.images.subarray(i * stride + c * per, i * stride + (c + 1) * per), i * per);
+      }
+      images[camera] = out;
+    });
+    return { images };
   }
 
   private out(a: Float32Array): Float32Array {

@@ -46,6 +46,9 @@ async function main(): Promise<void> {
     actDim: first.actDim,
     obsNames: [...first.obsNames],
     episodeSteps: first.episodeSteps,
+    ...(first.imageObs
+      ? { images: { cameras: [...first.imageObs.cameras], size: first.imageObs.size } }
+      : {}),
   });
   const attach = await new Promise<AttachMessage>((resolve) => port.once('message', resolve));
   const v = sharedViews(attach.buffer, attach.layout);
@@ -54,6 +57,19 @@ async function main(): Promise<void> {
   // Envs whose episode ended on the previous step: in next-step mode their next step is a reset.
   const pendingReset = new Uint8Array(envs.length);
   const action = new Float32Array(actDim);
+  const imageBytes = attach.layout.imageBytes;
+  /** Renders sub-env k's image observations into its slot of the shared image buffer. */
+  const renderImages = (k: number): void => {
+    const env = envs[k]!;
+    const spec = env.imageObs;
+    if (!spec || imageBytes === 0) return;
+    let at = (init.start + k) * imageBytes;
+    for (const camera of spec.cameras) {
+      const rgb = env.renderer.render(env.data, camera, spec.size, spec.size).rgb;
+      v.images.set(rgb, at);
+      at += rgb.length;
+    }
+  };
 
   const reset = (): void => {
     for (let k = 0; k < envs.length; k++) {
@@ -61,6 +77,7 @@ async function main(): Promise<void> {
       if (!v.resetMask[i]) continue;
       const seed = v.resetSeeds[i]!;
       envs[k]!.resetInto(v.obs, i * obsDim, Number.isNaN(seed) ? undefined : seed);
+      renderImages(k);
       pendingReset[k] = 0;
       v.rewards[i] = 0;
       v.terminated[i] = 0;
@@ -80,6 +97,7 @@ async function main(): Promise<void> {
         // Gymnasium next-step autoreset: this step's action is ignored; the env resets and reports the new
         // episode's first observation with reward 0 and both flags false.
         env.resetInto(v.obs, i * obsDim);
+        renderImages(k);
         pendingReset[k] = 0;
         v.rewards[i] = 0;
         v.terminated[i] = 0;
@@ -100,18 +118,25 @@ async function main(): Promise<void> {
       v.truncated[i] = flags.truncated ? 1 : 0;
       v.success[i] = flags.success ? 1 : 0;
       v.episodeStep[i] = env.episodeStep;
-      if (!(flags.terminated || flags.truncated)) continue;
-      if (init.autoreset === 'next-step') {
-        pendingReset[k] = 1;
-      } else if (init.autoreset === 'same-step') {
-        v.finalObs.set(v.obs.subarray(i * obsDim, (i + 1) * obsDim), i * obsDim);
-        v.final[i] = 1;
-        v.finalSuccess[i] = v.success[i]!;
-        v.finalEpisodeStep[i] = env.episodeStep;
-        env.resetInto(v.obs, i * obsDim);
-        v.success[i] = 0;
-        v.episodeStep[i] = 0;
-      }
+      if (flags.terminated || flags.truncated) ended(k, i);
+      // Images match the observation returned: the last state of an ended episode, or (same-step) the new one.
+      renderImages(k);
+    }
+  };
+
+  /** Bookkeeping for sub-env k (global index i) whose episode just ended, per autoreset mode. */
+  const ended = (k: number, i: number): void => {
+    if (init.autoreset === 'next-step') {
+      pendingReset[k] = 1;
+    } else if (init.autoreset === 'same-step') {
+      const env = envs[k]!;
+      v.finalObs.set(v.obs.subarray(i * obsDim, (i + 1) * obsDim), i * obsDim);
+      v.final[i] = 1;
+      v.finalSuccess[i] = v.success[i]!;
+      v.finalEpisodeStep[i] = env.episodeStep;
+      env.resetInto(v.obs, i * obsDim);
+      v.success[i] = 0;
+      v.episodeStep[i] = 0;
     }
   };
 
