@@ -2,6 +2,12 @@
 import type { OverheadResult } from './env-overhead.ts';
 import type { MemoryResult } from './memory.ts';
 import type { NativeBuild, NativeResult } from './native.ts';
+import {
+  RENDER_TARGET_FPS,
+  RENDER_TARGET_SIZE,
+  type RenderBenchConfig,
+  type RenderBenchResult,
+} from './render.ts';
 import { int, mib, pct, ratio } from './stats.ts';
 import type { VectorResult } from './vector.ts';
 
@@ -33,6 +39,9 @@ export interface Report {
   nativeBuild?: NativeBuild;
   nativeNote?: string;
   native: NativeResult[];
+  render: RenderBenchResult[];
+  renderConfig: RenderBenchConfig;
+  renderNote?: string;
 }
 
 const OVERHEAD_TARGET = 0.1;
@@ -329,10 +338,64 @@ export function renderReport(r: Report): string {
       );
     }
   }
+  // 4. Rendering.
+  out.push(
+    `## 4. Camera rendering (target >= ${int(RENDER_TARGET_FPS)} frames/s at ${RENDER_TARGET_SIZE}x${RENDER_TARGET_SIZE} per core)`,
+    '',
+  );
+  if (r.render.length === 0) {
+    out.push(`Not measured: ${r.renderNote ?? 'skipped'}.`, '');
+  } else {
+    const rc = r.renderConfig;
+    out.push(
+      '`Renderer` (src/render/renderer.ts, a CPU rasteriser in TypeScript) on one thread. States are ' +
+        `${rc.states} snapshots of a seeded random-action rollout of each task (seed ${rc.seed}); per state every ` +
+        'camera of the scene is rendered (RGB only) at each size, the state restored outside the timed region. ' +
+        `One warm-up pass over the states per size, then ${rc.repeats} timed passes; medians. Frames/s are per CPU ` +
+        'second of the process (one frame = one camera), wall clock beside. "Render / physics" is the time to ' +
+        'render all cameras once over the time of one `env.stepInto` control step (frameSkip physics steps and ' +
+        'the env layer) measured in the same run: the slowdown of a pixel-observation env against a state one.',
+      '',
+    );
+    out.push(
+      table(
+        [
+          'task',
+          'cameras',
+          'size',
+          'frames/s per core',
+          'frames/s (wall)',
+          'ms per step (all cameras)',
+          'env.stepInto ms per step',
+          'render / physics',
+          'target',
+        ],
+        r.render.flatMap((x) =>
+          x.sizes.map((s) => [
+            x.task,
+            x.cameras.join(', '),
+            `${s.size}x${s.size}`,
+            int(s.framesPerCpuSec),
+            int(s.framesPerWallSec),
+            s.msPerStepAllViews.toFixed(2),
+            x.physicsMsPerStep.toFixed(3),
+            ratio(s.msPerStepAllViews / x.physicsMsPerStep, 1),
+            s.size === RENDER_TARGET_SIZE
+              ? s.framesPerCpuSec >= RENDER_TARGET_FPS
+                ? 'met'
+                : `**missed** (${pct(s.framesPerCpuSec / RENDER_TARGET_FPS, 0)} of target)`
+              : '',
+          ]),
+        ),
+      ),
+      '',
+    );
+  }
+
   out.push('## Re-running', '');
   out.push(
     '`npm run bench` (about 3-5 minutes on 2 cores). Options: `--tasks=reach,push`, `--quick`, `--no-vector`, ' +
-      '`--no-native`, `--no-memory`. The native baseline needs `apt-get install -y libmujoco-dev` and gcc.',
+      '`--no-native`, `--no-memory`, `--no-render`. The native baseline needs `apt-get install -y libmujoco-dev` and gcc.',
     '',
   );
   return out.join('\n');

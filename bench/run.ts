@@ -4,8 +4,9 @@
  * 1. Env layer overhead per task against the raw mj_step loop on the same model, state and ctrl.
  * 2. Vector env throughput at 1 and 2 workers; WASM heap per env and envs per 2 GiB module.
  * 3. Raw WASM loop against native MuJoCo C on the same (down-converted) MJCF.
+ * 4. Camera rendering: frames/s per core at several sizes, and render time against physics time per step.
  *
- * Options: --tasks=a,b  --quick  --no-vector  --no-native  --no-memory  --out=FILE
+ * Options: --tasks=a,b  --quick  --no-vector  --no-native  --no-memory  --no-render  --out=FILE
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -17,6 +18,7 @@ import { loadMujoco } from '../src/sim/mujoco.ts';
 import { measureOverhead, type OverheadResult } from './env-overhead.ts';
 import type { MemoryResult } from './memory.ts';
 import { buildNative, measureNative, NATIVE_HOWTO, REPO_ROOT, type NativeResult } from './native.ts';
+import { measureRender, type RenderBenchResult } from './render.ts';
 import { renderReport, type Machine, type Report } from './report.ts';
 import { progress } from './stats.ts';
 import { loadVectorEnv, measureVector, VECTOR_ENV_PATH } from './vector.ts';
@@ -30,6 +32,8 @@ const quick = flag('quick');
 const SEED = 1;
 const overheadConfig = { controlSteps: quick ? 300 : 600, repeats: quick ? 3 : 7, seed: SEED };
 const nativeConfig = { repeats: quick ? 3 : 7, warmupSteps: 3000 };
+const renderConfig = { sizes: [96, 128, 224], states: quick ? 12 : 30, repeats: quick ? 3 : 5, seed: SEED };
+const RENDER_TASKS = ['push', 'pick-place'];
 const VECTOR_TASK = 'push';
 const VECTOR_ENVS = 16;
 const outFile = option('out') ?? join(REPO_ROOT, 'BENCHMARKS.md');
@@ -132,6 +136,8 @@ async function main(): Promise<void> {
     overheadConfig,
     memory: [],
     native: [],
+    render: [],
+    renderConfig,
   };
   if (flag('no-vector')) {
     report.vectorNote = 'skipped with --no-vector';
@@ -202,6 +208,25 @@ async function main(): Promise<void> {
       }
       report.native = results;
     }
+  }
+
+  // 4. Rendering.
+  if (flag('no-render')) {
+    report.renderNote = 'skipped with --no-render';
+  } else {
+    const results: RenderBenchResult[] = [];
+    for (const name of RENDER_TASKS) {
+      if (!tasks.some((t) => t.name === name)) continue;
+      progress(`render: ${name} (${renderConfig.states} states x ${renderConfig.repeats} repeats per size)`);
+      try {
+        results.push(await measureRender(name, renderConfig));
+      } catch (err) {
+        skipped.push(`rendering of \`${name}\` failed: ${(err as Error).message.split('\n')[0]}`);
+        progress(`render ${name} failed: ${(err as Error).stack}`);
+      }
+    }
+    report.render = results;
+    if (results.length === 0) report.renderNote = `none of ${RENDER_TASKS.join(', ')} selected with --tasks`;
   }
 
   m.loadAfter = loadavg()[0]!;

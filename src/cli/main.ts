@@ -9,6 +9,7 @@ import { ProgressBridgeError, InvalidArgument } from '../sim/errors.ts';
 import { ACTION_MODES, ROBOT_OBS_NAMES, type ActionMode } from '../../robots/arm7/controller.ts';
 import { inspectModel } from './inspect.ts';
 import { Progress } from './progress.ts';
+import { cmdRender, RENDER_USAGE } from './render.ts';
 import { BUILTIN_POLICIES, rollout, type BuiltinPolicy } from './rollout.ts';
 
 const USAGE = `usage: pbridge <command> [options]
@@ -19,7 +20,7 @@ commands:
           [--action-mode ee_delta|joint_delta] [--json]
                                                   roll out a policy: success rate, return, length, steps/s
   inspect PATH.xml [--seconds 2] [--json]         load any MJCF: sizes, bodies, cameras, zero-control steps/s
-`;
+${RENDER_USAGE}`;
 
 function intOption(
   name: string,
@@ -164,6 +165,9 @@ export async function main(argv: string[]): Promise<number> {
       case 'inspect':
         await cmdInspect(rest);
         return 0;
+      case 'render':
+        await cmdRender(rest);
+        return 0;
       case undefined:
       case 'help':
       case '--help':
@@ -171,7 +175,10 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(USAGE);
         return command === undefined ? 2 : 0;
       default:
-        throw new InvalidArgument('command', `unknown command "${command}"; valid: envs, rollout, inspect`);
+        throw new InvalidArgument(
+          'command',
+          `unknown command "${command}"; valid: envs, rollout, inspect, render`,
+        );
     }
   } catch (err) {
     const code = err instanceof ProgressBridgeError ? err.code : ((err as { code?: string }).code ?? 'ERROR');

@@ -295,10 +295,13 @@ export class ManipulationEnv {
     const { mj, model, data } = this;
     this.robot.apply(data, this.action, this.actionMode);
     for (let i = 0; i < this.frameSkip; i++) mj.mj_step(model, data);
-    // mj_step leaves positions one integration behind derived quantities; refresh what tasks and the
-    // controller read (kinematics, centre-of-mass quantities for Jacobians) without a full mj_forward.
+    // mj_step leaves positions one integration behind derived quantities; refresh what tasks, the controller
+    // and cameras read (kinematics, centre-of-mass quantities for Jacobians, camera poses) without a full
+    // mj_forward.
     mj.mj_kinematics(model, data);
     mj.mj_comPos(model, data);
+    // Cameras and lights follow their bodies: image observations and renders must see this step's poses.
+    mj.mj_camlight(model, data);
     this.elapsed++;
     const success = this.instance.isSuccess();
     const reward = success ? (this.task.successReward ?? 1) : 0;

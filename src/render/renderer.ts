@@ -89,6 +89,20 @@ interface CameraPose {
 export class Renderer {
   readonly cameraNames: readonly string[];
   private readonly meshes: (GeomMesh | undefined)[];
+  // Static per-geom drawing data, copied out of the model once: reading the bindings' getters per geom per frame
+  // costs more than drawing small geoms, and copies cannot go stale when the WASM heap grows.
+  /** rgba per geom (the material's where the geom keeps the default). */
+  private readonly colour: Float32Array;
+  /** Texture of planes with a textured material: texel offset (-1: none), width, height, channels. */
+  private readonly texture: Int32Array;
+  /** Texture mapping of those planes: repeats in u and v, plane half-sizes in x and y. */
+  private readonly texMap: Float32Array;
+  private readonly texData: Uint8Array;
+  private readonly rbound: Float64Array;
+  private readonly group: Int32Array;
+  // This frame's geom poses (views taken once per render call; nothing allocates on the heap meanwhile).
+  private gpos: Float64Array = new Float64Array(0);
+  private gmat: Float64Array = new Float64Array(0);
   private readonly buffers = new Map<string, Buffers>();
   // Per-vertex scratch for the geom being drawn: camera-space position, shade, texture coordinates.
   private readonly vx: Float32Array;
@@ -135,6 +149,14 @@ export class Renderer {
       this.meshes.push(m);
       if (m) maxVerts = Math.max(maxVerts, 3 * m.count);
     }
+    const ng = model.ngeom;
+    this.colour = new Float32Array(4 * ng);
+    this.texture = new Int32Array(4 * ng).fill(-1);
+    this.texMap = new Float32Array(4 * ng);
+    this.texData = Uint8Array.from(model.tex_data as Uint8Array);
+    this.rbound = Float64Array.from(model.geom_rbound as Float64Array);
+    this.group = Int32Array.from(model.geom_group as Int32Array);
+    for (let g = 0; g < ng; g++) this.staticGeom(g);
     this.vx = new Float32Array(maxVerts);
     this.vy = new Float32Array(maxVerts);
     this.vz = new Float32Array(maxVerts);
@@ -158,16 +180,17 @@ export class Renderer {
     this.clear(buf);
     this.setupLights(data);
     const groups = options.groups ?? DEFAULT_GROUPS;
-    const model = this.model;
-    const rgba = model.geom_rgba as Float32Array;
-    const group = model.geom_group as Int32Array;
+    this.gpos = data.geom_xpos as Float64Array;
+    this.gmat = data.geom_xmat as Float64Array;
+    const colour = this.colour;
     for (let pass = 0; pass < 2; pass++) {
-      for (let geom = 0; geom < model.ngeom; geom++) {
+      for (let geom = 0; geom < this.meshes.length; geom++) {
         const mesh = this.meshes[geom];
-        if (!mesh || !groups.includes(group[geom]!)) continue;
-        this.setColour(geom, rgba);
-        if (this.a <= 0 || (pass === 0) !== this.a >= 1) continue;
-        this.drawGeom(data, geom, mesh, buf, width, height);
+        if (!mesh || !groups.includes(this.group[geom]!)) continue;
+        const alpha = colour[4 * geom + 3]!;
+        if (alpha <= 0 || (pass === 0) !== alpha >= 1) continue;
+        this.setColour(geom);
+        this.drawGeom(geom, mesh, buf, width, height);
       }
     }
     this.finish(buf, options);
@@ -310,55 +333,63 @@ export class Renderer {
     this.nLights = n;
   }
 
-  private setColour(geom: number, rgba: Float32Array): void {
+  /** Fills the static colour and texture tables for geom g. */
+  private staticGeom(g: number): void {
     const model = this.model;
-    const mat = (model.geom_matid as Int32Array)[geom]!;
+    const rgba = model.geom_rgba as Float32Array;
+    const mat = (model.geom_matid as Int32Array)[g]!;
     let src: Float32Array = rgba;
-    let o = 4 * geom;
+    let o = 4 * g;
     const isDefault =
       rgba[o] === DEFAULT_RGBA[0] &&
       rgba[o + 1] === DEFAULT_RGBA[1] &&
       rgba[o + 2] === DEFAULT_RGBA[2] &&
       rgba[o + 3] === DEFAULT_RGBA[3];
-    this.texAdr = -1;
     if (mat >= 0) {
       if (isDefault) {
         src = model.mat_rgba as Float32Array;
         o = 4 * mat;
       }
       const tex = (model.mat_texid as Int32Array)[NTEXROLE * mat + TEXROLE_RGB]!;
-      if (tex >= 0 && (model.geom_type as Int32Array)[geom] === GEOM.PLANE) {
-        this.texAdr = (model.tex_adr as Int32Array)[tex]!;
-        this.texW = (model.tex_width as Int32Array)[tex]!;
-        this.texH = (model.tex_height as Int32Array)[tex]!;
-        this.texC = (model.tex_nchannel as Int32Array)[tex]!;
+      if (tex >= 0 && (model.geom_type as Int32Array)[g] === GEOM.PLANE) {
+        this.texture[4 * g] = (model.tex_adr as Int32Array)[tex]!;
+        this.texture[4 * g + 1] = (model.tex_width as Int32Array)[tex]!;
+        this.texture[4 * g + 2] = (model.tex_height as Int32Array)[tex]!;
+        this.texture[4 * g + 3] = (model.tex_nchannel as Int32Array)[tex]!;
+        const rep = model.mat_texrepeat as Float32Array;
+        const size = model.geom_size as Float64Array;
+        this.texMap[4 * g] = rep[2 * mat]!;
+        this.texMap[4 * g + 1] = rep[2 * mat + 1]!;
+        this.texMap[4 * g + 2] = size[3 * g]! > 0 ? size[3 * g]! : 1;
+        this.texMap[4 * g + 3] = size[3 * g + 1]! > 0 ? size[3 * g + 1]! : 1;
       }
     }
-    this.r = src[o]!;
-    this.g = src[o + 1]!;
-    this.b = src[o + 2]!;
-    this.a = src[o + 3]!;
+    for (let k = 0; k < 4; k++) this.colour[4 * g + k] = src[o + k]!;
+  }
+
+  private setColour(geom: number): void {
+    const c = this.colour;
+    this.r = c[4 * geom]!;
+    this.g = c[4 * geom + 1]!;
+    this.b = c[4 * geom + 2]!;
+    this.a = c[4 * geom + 3]!;
+    this.texAdr = this.texture[4 * geom]!;
+    this.texW = this.texture[4 * geom + 1]!;
+    this.texH = this.texture[4 * geom + 2]!;
+    this.texC = this.texture[4 * geom + 3]!;
     this.segId = geom;
   }
 
-  private drawGeom(
-    data: MjData,
-    geom: number,
-    mesh: GeomMesh,
-    buf: Buffers,
-    width: number,
-    height: number,
-  ): void {
-    const model = this.model;
-    const gpos = data.geom_xpos as Float64Array;
-    const gmat = data.geom_xmat as Float64Array;
+  private drawGeom(geom: number, mesh: GeomMesh, buf: Buffers, width: number, height: number): void {
+    const gpos = this.gpos;
+    const gmat = this.gmat;
     const { pos: cpos, rot: R } = this.pose;
     const p0 = gpos[3 * geom]! - cpos[0]!;
     const p1 = gpos[3 * geom + 1]! - cpos[1]!;
     const p2 = gpos[3 * geom + 2]! - cpos[2]!;
     // Camera-space centre; skip geoms entirely behind the near plane (planes have rbound 0: never skipped).
     const tz = R[2]! * p0 + R[5]! * p1 + R[8]! * p2;
-    const rbound = (model.geom_rbound as Float64Array)[geom]!;
+    const rbound = this.rbound[geom]!;
     if (rbound > 0 && tz - rbound > -NEAR) return;
     const tx = R[0]! * p0 + R[3]! * p1 + R[6]! * p2;
     const ty = R[1]! * p0 + R[4]! * p1 + R[7]! * p2;
@@ -426,19 +457,10 @@ export class Renderer {
     const ambient = this.ambient;
     const diffuse = this.lightDiffuse;
     const textured = this.texAdr >= 0;
-    let repU = 1;
-    let repV = 1;
-    let sizeX = 1;
-    let sizeY = 1;
-    if (textured) {
-      const mat = (model.geom_matid as Int32Array)[geom]!;
-      const rep = model.mat_texrepeat as Float32Array;
-      repU = rep[2 * mat]!;
-      repV = rep[2 * mat + 1]!;
-      const size = model.geom_size as Float64Array;
-      sizeX = size[3 * geom]! > 0 ? size[3 * geom]! : 1;
-      sizeY = size[3 * geom + 1]! > 0 ? size[3 * geom + 1]! : 1;
-    }
+    const repU = this.texMap[4 * geom]!;
+    const repV = this.texMap[4 * geom + 1]!;
+    const sizeX = this.texMap[4 * geom + 2]!;
+    const sizeY = this.texMap[4 * geom + 3]!;
     for (let i = 0; i < nv; i++) {
       const x = P[3 * i]!;
       const y = P[3 * i + 1]!;
@@ -597,7 +619,7 @@ export class Renderer {
     const cr = this.r * 255;
     const cg = this.g * 255;
     const cb = this.b * 255;
-    const texData = textured ? (this.model.tex_data as Uint8Array) : undefined;
+    const texData = textured ? this.texData : undefined;
     const texAdr = this.texAdr;
     const tw = this.texW;
     const th = this.texH;

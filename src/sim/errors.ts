@@ -145,4 +145,3 @@ export function errorFromCode(code: string, message: string): ProgressBridgeErro
   }
   return err;
 }
-

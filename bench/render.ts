@@ -1,0 +1,128 @@
+/**
+ * Section 4: camera rendering throughput, and what rendering every camera costs beside the physics of a control
+ * step.
+ *
+ * States come from a seeded random-action rollout of the task's env (resets included), so the arm and objects
+ * are spread over the poses training sees. Per state, all of the scene's cameras are rendered at each size; the
+ * state is restored (`mj_setState` + `mj_forward`) outside the timed region. Rates are per CPU second of the
+ * process, like section 1, with wall clock beside. Physics time is `env.stepInto` per control step, timed in
+ * the same run over the same rollout.
+ */
+import { makeEnv } from '../src/env/make.ts';
+import { Rng } from '../src/env/rng.ts';
+import { Renderer } from '../src/render/renderer.ts';
+import { getState, setState } from '../src/sim/mujoco.ts';
+import { median, progress, timeBoth } from './stats.ts';
+
+export interface RenderSizeResult {
+  size: number;
+  /** Frames (one camera each) per CPU second; median over repeats. */
+  framesPerCpuSec: number;
+  framesPerWallSec: number;
+  /** CPU milliseconds to render all cameras once (one control step's observation). */
+  msPerStepAllViews: number;
+}
+
+export interface RenderBenchResult {
+  task: string;
+  cameras: string[];
+  states: number;
+  repeats: number;
+  /** CPU milliseconds of one `env.stepInto` (frameSkip physics steps plus the env layer), median over repeats. */
+  physicsMsPerStep: number;
+  frameSkip: number;
+  sizes: RenderSizeResult[];
+}
+
+export interface RenderBenchConfig {
+  sizes: readonly number[];
+  states: number;
+  repeats: number;
+  seed: number;
+}
+
+/** Frames per second at 128 x 128 the renderer should reach (one core). */
+export const RENDER_TARGET_FPS = 1000;
+export const RENDER_TARGET_SIZE = 128;
+
+export async function measureRender(task: string, config: RenderBenchConfig): Promise<RenderBenchResult> {
+  const env = await makeEnv(task);
+  try {
+    const { mj, model, data } = env;
+    const renderer = new Renderer(mj, model);
+    const cameras = [...renderer.cameraNames];
+    const rng = new Rng(config.seed ^ 0x7e4d);
+    // Actions drawn up front so sampling is not timed with the physics.
+    const steps = Math.max(config.states, 100);
+    const actions = Array.from({ length: steps }, () => env.actionSpace.sample(rng));
+    const obs = new Float32Array(env.obsDim);
+    const states: Float64Array[] = [];
+    const stepEvery = Math.max(1, Math.floor(steps / config.states));
+
+    const rollout = (record: boolean): number => {
+      env.resetInto(obs, 0, config.seed);
+      let cpu = 0;
+      for (let t = 0; t < steps; t++) {
+        let ended = false;
+        cpu += timeBoth(() => {
+          const f = env.stepInto(actions[t]!, obs, 0);
+          ended = f.terminated || f.truncated;
+        }).cpu;
+        if (ended) env.resetInto(obs, 0, config.seed + t + 1);
+        if (record && t % stepEvery === 0 && states.length < config.states)
+          states.push(getState(mj, model, data));
+      }
+      return (1000 * cpu) / steps;
+    };
+    // The first pass warms the WASM tiers up and records the states; later passes time the physics alone.
+    rollout(true);
+    const physics: number[] = [];
+    for (let r = 0; r < config.repeats; r++) physics.push(rollout(false));
+
+    const renderAll = (size: number): void => {
+      for (const cam of cameras) renderer.render(data, cam, size, size);
+    };
+    const sizes: RenderSizeResult[] = [];
+    for (const size of config.sizes) {
+      // Warm-up: one pass over the states (JIT tiers, frame buffers of this size).
+      for (const s of states) {
+        setState(mj, model, data, s);
+        renderAll(size);
+      }
+      const cpuRates: number[] = [];
+      const wallRates: number[] = [];
+      for (let r = 0; r < config.repeats; r++) {
+        let cpu = 0;
+        let wall = 0;
+        for (const s of states) {
+          setState(mj, model, data, s);
+          const t = timeBoth(() => renderAll(size));
+          cpu += t.cpu;
+          wall += t.wall;
+        }
+        const frames = states.length * cameras.length;
+        cpuRates.push(frames / cpu);
+        wallRates.push(frames / wall);
+      }
+      const fps = median(cpuRates);
+      sizes.push({
+        size,
+        framesPerCpuSec: fps,
+        framesPerWallSec: median(wallRates),
+        msPerStepAllViews: (1000 * cameras.length) / fps,
+      });
+      progress(`render ${task} ${size}x${size}: ${fps.toFixed(0)} frames/s per core`);
+    }
+    return {
+      task,
+      cameras,
+      states: states.length,
+      repeats: config.repeats,
+      physicsMsPerStep: median(physics),
+      frameSkip: env.frameSkip,
+      sizes,
+    };
+  } finally {
+    env.close();
+  }
+}
