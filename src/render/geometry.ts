@@ -1,18 +1,21 @@
 /**
  * Triangle meshes for MuJoCo geoms, built once per model in each geom's local frame (sizes are static).
- * Non-indexed: every triangle has its own three vertices, so a vertex's normal can be smooth (spheres,
- * capsules, cylinder sides) or flat (boxes, meshes, caps) as the surface needs. Winding is counter-clockwise
- * seen from outside, which the rasteriser uses to cull back faces.
+ * Indexed: smooth surfaces (spheres, capsules, cylinder sides) share each vertex among the triangles around it,
+ * so a frame transforms, lights and projects every vertex once; flat faces (boxes, caps, meshes) get vertices
+ * of their own carrying the face normal. Winding is counter-clockwise seen from outside, which the rasteriser
+ * uses to cull back faces.
  */
 import type { MjModel } from '../sim/mujoco.ts';
 
 export interface GeomMesh {
-  /** xyz per vertex, 9 numbers per triangle. */
+  /** xyz per vertex. */
   positions: Float32Array;
   /** Unit normal per vertex. */
   normals: Float32Array;
-  /** Number of triangles. */
-  count: number;
+  /** Three vertex indices per triangle. */
+  indices: Uint32Array;
+  /** Number of vertices. */
+  vertices: number;
   /** Closed surface: back faces can be culled. */
   closed: boolean;
 }
@@ -37,10 +40,16 @@ const INFINITE_PLANE = 50;
 class Builder {
   readonly p: number[] = [];
   readonly n: number[] = [];
-  tri(a: number[], b: number[], c: number[], na: number[], nb: number[], nc: number[]): void {
-    this.p.push(...a, ...b, ...c);
-    this.n.push(...na, ...nb, ...nc);
+  readonly idx: number[] = [];
+  vertex(p: number[], n: number[]): number {
+    this.p.push(p[0]!, p[1]!, p[2]!);
+    this.n.push(n[0]!, n[1]!, n[2]!);
+    return this.p.length / 3 - 1;
   }
+  tri(a: number, b: number, c: number): void {
+    this.idx.push(a, b, c);
+  }
+  /** A flat triangle: three vertices of its own with the face normal. */
   flat(a: number[], b: number[], c: number[]): void {
     const ux = b[0]! - a[0]!;
     const uy = b[1]! - a[1]!;
@@ -54,13 +63,14 @@ class Builder {
     const l = Math.hypot(nx, ny, nz);
     if (l === 0) return;
     const n = [nx / l, ny / l, nz / l];
-    this.tri(a, b, c, n, n, n);
+    this.tri(this.vertex(a, n), this.vertex(b, n), this.vertex(c, n));
   }
   build(closed: boolean): GeomMesh {
     return {
       positions: Float32Array.from(this.p),
       normals: Float32Array.from(this.n),
-      count: this.p.length / 9,
+      indices: Uint32Array.from(this.idx),
+      vertices: this.p.length / 3,
       closed,
     };
   }
@@ -72,46 +82,68 @@ class Builder {
  * corrected for the scaling.
  */
 function roundSurface(b: Builder, rx: number, ry: number, rz: number, stretch: number): void {
-  const vertex = (ring: number, seg: number, upper: boolean): { p: number[]; n: number[] } => {
-    const theta = (Math.PI * ring) / RINGS;
-    const phi = (2 * Math.PI * seg) / SEGMENTS;
-    const sx = Math.sin(theta) * Math.cos(phi);
-    const sy = Math.sin(theta) * Math.sin(phi);
-    const sz = Math.cos(theta);
-    const offset = upper ? stretch : -stretch;
-    const nx = sx / rx;
-    const ny = sy / ry;
-    const nz = sz / rz;
-    const l = Math.hypot(nx, ny, nz);
-    return { p: [sx * rx, sy * ry, sz * rz + offset], n: [nx / l, ny / l, nz / l] };
-  };
-  for (let r = 0; r < RINGS; r++) {
-    // For a capsule the equator band is split: rings above it belong to the upper cap, below to the lower one.
-    const upper = r < RINGS / 2;
-    for (let s = 0; s < SEGMENTS; s++) {
-      const a = vertex(r, s, upper);
-      const bq = vertex(r + 1, s, upper);
-      const c = vertex(r + 1, s + 1, upper);
-      const d = vertex(r, s + 1, upper);
-      if (r > 0) b.tri(a.p, bq.p, d.p, a.n, bq.n, d.n);
-      if (r < RINGS - 1) b.tri(d.p, bq.p, c.p, d.n, bq.n, c.n);
+  // Grid of (RINGS + 1) x (SEGMENTS + 1) vertices; a capsule doubles the equator ring (one copy per cap).
+  const grid: number[][] = [];
+  const half = RINGS / 2;
+  for (let r = 0; r <= RINGS; r++) {
+    const copies = stretch > 0 && r === half ? [true, false] : [r < half || (r === half && stretch === 0)];
+    for (const upper of copies) {
+      const row: number[] = [];
+      for (let sg = 0; sg <= SEGMENTS; sg++) {
+        const theta = (Math.PI * r) / RINGS;
+        const phi = (2 * Math.PI * sg) / SEGMENTS;
+        const sx = Math.sin(theta) * Math.cos(phi);
+        const sy = Math.sin(theta) * Math.sin(phi);
+        const sz = Math.cos(theta);
+        const nx = sx / rx;
+        const ny = sy / ry;
+        const nz = sz / rz;
+        const l = Math.hypot(nx, ny, nz);
+        const offset = upper ? stretch : -stretch;
+        row.push(b.vertex([sx * rx, sy * ry, sz * rz + offset], [nx / l, ny / l, nz / l]));
+      }
+      grid.push(row);
     }
   }
-  if (stretch > 0) cylinderSide(b, rx, stretch);
+  // Rows of the grid in order; for a capsule, row `half` is the upper cap's equator and `half + 1` the lower's.
+  const rowOf = (r: number, upperCap: boolean): number[] =>
+    stretch > 0 && r > half
+      ? grid[r + 1]!
+      : stretch > 0 && r === half && !upperCap
+        ? grid[half + 1]!
+        : grid[r]!;
+  for (let r = 0; r < RINGS; r++) {
+    const upperCap = r < half;
+    const top = rowOf(r, upperCap);
+    const bottom = rowOf(r + 1, upperCap);
+    for (let sg = 0; sg < SEGMENTS; sg++) {
+      if (r > 0) b.tri(top[sg]!, bottom[sg]!, top[sg + 1]!);
+      if (r < RINGS - 1) b.tri(top[sg + 1]!, bottom[sg]!, bottom[sg + 1]!);
+    }
+  }
+  if (stretch > 0) {
+    // The capsule's cylinder joins the two copies of the equator.
+    const up = grid[half]!;
+    const down = grid[half + 1]!;
+    for (let sg = 0; sg < SEGMENTS; sg++) {
+      b.tri(down[sg]!, down[sg + 1]!, up[sg + 1]!);
+      b.tri(down[sg]!, up[sg + 1]!, up[sg]!);
+    }
+  }
 }
 
 function cylinderSide(b: Builder, r: number, h: number): void {
-  for (let s = 0; s < SEGMENTS; s++) {
-    const p0 = (2 * Math.PI * s) / SEGMENTS;
-    const p1 = (2 * Math.PI * (s + 1)) / SEGMENTS;
-    const n0 = [Math.cos(p0), Math.sin(p0), 0];
-    const n1 = [Math.cos(p1), Math.sin(p1), 0];
-    const a = [r * n0[0]!, r * n0[1]!, -h];
-    const bb = [r * n1[0]!, r * n1[1]!, -h];
-    const c = [r * n1[0]!, r * n1[1]!, h];
-    const d = [r * n0[0]!, r * n0[1]!, h];
-    b.tri(a, bb, c, n0, n1, n1);
-    b.tri(a, c, d, n0, n1, n0);
+  const bottom: number[] = [];
+  const top: number[] = [];
+  for (let sg = 0; sg <= SEGMENTS; sg++) {
+    const phi = (2 * Math.PI * sg) / SEGMENTS;
+    const n = [Math.cos(phi), Math.sin(phi), 0];
+    bottom.push(b.vertex([r * n[0]!, r * n[1]!, -h], n));
+    top.push(b.vertex([r * n[0]!, r * n[1]!, h], n));
+  }
+  for (let sg = 0; sg < SEGMENTS; sg++) {
+    b.tri(bottom[sg]!, bottom[sg + 1]!, top[sg + 1]!);
+    b.tri(bottom[sg]!, top[sg + 1]!, top[sg]!);
   }
 }
 

@@ -105,12 +105,18 @@ export class Renderer {
   private gmat: Float64Array = new Float64Array(0);
   private readonly buffers = new Map<string, Buffers>();
   // Per-vertex scratch for the geom being drawn: camera-space position, shade, texture coordinates.
-  private readonly vx: Float32Array;
-  private readonly vy: Float32Array;
-  private readonly vz: Float32Array;
-  private readonly vs: Float32Array;
-  private readonly vu: Float32Array;
-  private readonly vv: Float32Array;
+  private readonly vx: Float64Array;
+  private readonly vy: Float64Array;
+  private readonly vz: Float64Array;
+  private readonly vs: Float64Array;
+  private readonly vu: Float64Array;
+  private readonly vv: Float64Array;
+  // Projected vertices in front of the near plane: pixel x, y, 1 / depth, and texture coordinates / depth.
+  private readonly sx: Float64Array;
+  private readonly sy: Float64Array;
+  private readonly siz: Float64Array;
+  private readonly su: Float64Array;
+  private readonly sv: Float64Array;
   // Clipped polygon scratch (a triangle clipped by one plane has at most 4 vertices).
   private readonly cx = new Float64Array(4);
   private readonly cy = new Float64Array(4);
@@ -147,7 +153,7 @@ export class Renderer {
     for (let g = 0; g < model.ngeom; g++) {
       const m = geomMesh(model, g);
       this.meshes.push(m);
-      if (m) maxVerts = Math.max(maxVerts, 3 * m.count);
+      if (m) maxVerts = Math.max(maxVerts, m.vertices);
     }
     const ng = model.ngeom;
     this.colour = new Float32Array(4 * ng);
@@ -157,12 +163,17 @@ export class Renderer {
     this.rbound = Float64Array.from(model.geom_rbound as Float64Array);
     this.group = Int32Array.from(model.geom_group as Int32Array);
     for (let g = 0; g < ng; g++) this.staticGeom(g);
-    this.vx = new Float32Array(maxVerts);
-    this.vy = new Float32Array(maxVerts);
-    this.vz = new Float32Array(maxVerts);
-    this.vs = new Float32Array(maxVerts);
-    this.vu = new Float32Array(maxVerts);
-    this.vv = new Float32Array(maxVerts);
+    this.vx = new Float64Array(maxVerts);
+    this.vy = new Float64Array(maxVerts);
+    this.vz = new Float64Array(maxVerts);
+    this.vs = new Float64Array(maxVerts);
+    this.vu = new Float64Array(maxVerts);
+    this.vv = new Float64Array(maxVerts);
+    this.sx = new Float64Array(maxVerts);
+    this.sy = new Float64Array(maxVerts);
+    this.siz = new Float64Array(maxVerts);
+    this.su = new Float64Array(maxVerts);
+    this.sv = new Float64Array(maxVerts);
   }
 
   /** Renders `camera` for the current kinematics of `data`. The returned frame is reused by the next call. */
@@ -452,8 +463,11 @@ export class Renderer {
     }
     const P = mesh.positions;
     const Nn = mesh.normals;
-    const nv = 3 * mesh.count;
-    const { vx, vy, vz, vs, vu, vv } = this;
+    const nv = mesh.vertices;
+    const { vx, vy, vz, vs, vu, vv, sx, sy, siz, su, sv } = this;
+    const f = focal(height, this.pose.fovy);
+    const hw = width / 2;
+    const hh = height / 2;
     const ambient = this.ambient;
     const diffuse = this.lightDiffuse;
     const textured = this.texAdr >= 0;
@@ -482,14 +496,35 @@ export class Renderer {
         vu[i] = (x / (2 * sizeX) + 0.5) * repU;
         vv[i] = (y / (2 * sizeY) + 0.5) * repV;
       }
+      const cz = vz[i]!;
+      if (cz < -NEAR) {
+        const iz = -1 / cz;
+        sx[i] = hw + f * vx[i]! * iz;
+        sy[i] = hh - f * vy[i]! * iz;
+        siz[i] = iz;
+        su[i] = vu[i]! * iz;
+        sv[i] = vv[i]! * iz;
+      }
     }
-    const f = focal(height, this.pose.fovy);
-    for (let t = 0; t < nv; t += 3) this.clipAndFill(t, buf, width, height, f, textured);
+    const idx = mesh.indices;
+    for (let t = 0; t < idx.length; t += 3) {
+      const i0 = idx[t]!;
+      const i1 = idx[t + 1]!;
+      const i2 = idx[t + 2]!;
+      const lim = -NEAR;
+      if (vz[i0]! < lim && vz[i1]! < lim && vz[i2]! < lim) {
+        this.fill(sx, sy, siz, vs, su, sv, i0, i1, i2, buf, width, height, textured);
+      } else {
+        this.clipAndFill(i0, i1, i2, buf, width, height, f, textured);
+      }
+    }
   }
 
-  /** Clips triangle t (scratch vertices t..t+2) at the near plane, projects and fills the result. */
+  /** Clips a triangle that crosses the near plane, projects the pieces and fills them. */
   private clipAndFill(
-    t: number,
+    i0: number,
+    i1: number,
+    i2: number,
     buf: Buffers,
     width: number,
     height: number,
@@ -497,66 +532,37 @@ export class Renderer {
     textured: boolean,
   ): void {
     const { vx, vy, vz, vs, vu, vv, cx, cy, cz, cs, cu, cv } = this;
-    const z0 = vz[t]!;
-    const z1 = vz[t + 1]!;
-    const z2 = vz[t + 2]!;
     const lim = -NEAR;
-    const in0 = z0 < lim;
-    const in1 = z1 < lim;
-    const in2 = z2 < lim;
-    if (!in0 && !in1 && !in2) return;
     let n = 0;
-    if (in0 && in1 && in2) {
-      // Back faces are rejected before any attribute is copied: about half of every closed mesh.
-      const hw0 = width / 2;
-      const hh0 = height / 2;
-      const sx0 = hw0 + (f * vx[t]!) / -z0;
-      const sy0 = hh0 - (f * vy[t]!) / -z0;
-      const sx1 = hw0 + (f * vx[t + 1]!) / -z1;
-      const sy1 = hh0 - (f * vy[t + 1]!) / -z1;
-      const sx2 = hw0 + (f * vx[t + 2]!) / -z2;
-      const sy2 = hh0 - (f * vy[t + 2]!) / -z2;
-      if (!((sx1 - sx0) * (sy2 - sy0) - (sx2 - sx0) * (sy1 - sy0) < 0)) return;
-      for (let k = 0; k < 3; k++) {
-        cx[k] = vx[t + k]!;
-        cy[k] = vy[t + k]!;
-        cz[k] = vz[t + k]!;
-        cs[k] = vs[t + k]!;
-        cu[k] = vu[t + k]!;
-        cv[k] = vv[t + k]!;
+    // Sutherland-Hodgman against z = -NEAR, attributes interpolated in camera space.
+    for (let k = 0; k < 3; k++) {
+      const a = k === 0 ? i0 : k === 1 ? i1 : i2;
+      const b = k === 0 ? i1 : k === 1 ? i2 : i0;
+      const za = vz[a]!;
+      const zb = vz[b]!;
+      const ina = za < lim;
+      const inb = zb < lim;
+      if (ina) {
+        cx[n] = vx[a]!;
+        cy[n] = vy[a]!;
+        cz[n] = za;
+        cs[n] = vs[a]!;
+        cu[n] = vu[a]!;
+        cv[n] = vv[a]!;
+        n++;
       }
-      n = 3;
-    } else {
-      // Sutherland-Hodgman against z = -NEAR, attributes interpolated in camera space.
-      for (let k = 0; k < 3; k++) {
-        const a = t + k;
-        const b = t + ((k + 1) % 3);
-        const za = vz[a]!;
-        const zb = vz[b]!;
-        const ina = za < lim;
-        const inb = zb < lim;
-        if (ina) {
-          cx[n] = vx[a]!;
-          cy[n] = vy[a]!;
-          cz[n] = za;
-          cs[n] = vs[a]!;
-          cu[n] = vu[a]!;
-          cv[n] = vv[a]!;
-          n++;
-        }
-        if (ina !== inb) {
-          const s = (lim - za) / (zb - za);
-          cx[n] = vx[a]! + s * (vx[b]! - vx[a]!);
-          cy[n] = vy[a]! + s * (vy[b]! - vy[a]!);
-          cz[n] = lim;
-          cs[n] = vs[a]! + s * (vs[b]! - vs[a]!);
-          cu[n] = vu[a]! + s * (vu[b]! - vu[a]!);
-          cv[n] = vv[a]! + s * (vv[b]! - vv[a]!);
-          n++;
-        }
+      if (ina !== inb) {
+        const t = (lim - za) / (zb - za);
+        cx[n] = vx[a]! + t * (vx[b]! - vx[a]!);
+        cy[n] = vy[a]! + t * (vy[b]! - vy[a]!);
+        cz[n] = lim;
+        cs[n] = vs[a]! + t * (vs[b]! - vs[a]!);
+        cu[n] = vu[a]! + t * (vu[b]! - vu[a]!);
+        cv[n] = vv[a]! + t * (vv[b]! - vv[a]!);
+        n++;
       }
     }
-    // Project in place: cx, cy become pixel coordinates, cz becomes 1 / depth.
+    // Project in place: cx, cy become pixel coordinates, cz becomes 1 / depth, cu, cv are divided by depth.
     const hw = width / 2;
     const hh = height / 2;
     for (let k = 0; k < n; k++) {
@@ -564,16 +570,24 @@ export class Renderer {
       cx[k] = hw + f * cx[k]! * iz;
       cy[k] = hh - f * cy[k]! * iz;
       cz[k] = iz;
-      if (textured) {
-        cu[k] = cu[k]! * iz;
-        cv[k] = cv[k]! * iz;
-      }
+      cu[k] = cu[k]! * iz;
+      cv[k] = cv[k]! * iz;
     }
-    for (let k = 1; k + 1 < n; k++) this.fill(0, k, k + 1, buf, width, height, textured);
+    for (let k = 1; k + 1 < n; k++)
+      this.fill(cx, cy, cz, cs, cu, cv, 0, k, k + 1, buf, width, height, textured);
   }
 
-  /** Fills one projected triangle of the clip scratch (indices i0, i1, i2) with depth test and shading. */
+  /**
+   * Fills one projected triangle (vertices i0, i1, i2 of the given per-vertex arrays: pixel x, y, 1 / depth,
+   * shade, texture coordinates / depth) with depth test and shading.
+   */
   private fill(
+    X: Float64Array,
+    Y: Float64Array,
+    IZ: Float64Array,
+    S: Float64Array,
+    U: Float64Array,
+    V: Float64Array,
     i0: number,
     i1: number,
     i2: number,
@@ -582,13 +596,12 @@ export class Renderer {
     height: number,
     textured: boolean,
   ): void {
-    const { cx, cy, cz, cs, cu, cv } = this;
-    const x0 = cx[i0]!;
-    const y0 = cy[i0]!;
-    const x1 = cx[i1]!;
-    const y1 = cy[i1]!;
-    const x2 = cx[i2]!;
-    const y2 = cy[i2]!;
+    const x0 = X[i0]!;
+    const y0 = Y[i0]!;
+    const x1 = X[i1]!;
+    const y1 = Y[i1]!;
+    const x2 = X[i2]!;
+    const y2 = Y[i2]!;
     // Counter-clockwise in the camera's view is clockwise on screen (v points down): negative area is front.
     const area = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0);
     if (!(area < 0)) return;
@@ -605,12 +618,12 @@ export class Renderer {
     const a1 = (y2 - y0) * -inv;
     const b1 = (x0 - x2) * -inv;
     const c1 = (x2 * y0 - x0 * y2) * -inv;
-    const z0 = cz[i0]!;
-    const z1 = cz[i1]!;
-    const z2 = cz[i2]!;
-    const s0 = cs[i0]!;
-    const s1 = cs[i1]!;
-    const s2 = cs[i2]!;
+    const z0 = IZ[i0]!;
+    const z1 = IZ[i1]!;
+    const z2 = IZ[i2]!;
+    const s0 = S[i0]!;
+    const s1 = S[i1]!;
+    const s2 = S[i2]!;
     const rgb = buf.frame.rgb;
     const zinv = buf.zinv;
     const seg = buf.seg;
@@ -624,12 +637,12 @@ export class Renderer {
     const tw = this.texW;
     const th = this.texH;
     const tc = this.texC;
-    const u0 = cu[i0]!;
-    const u1 = cu[i1]!;
-    const u2 = cu[i2]!;
-    const w0 = cv[i0]!;
-    const w1 = cv[i1]!;
-    const w2 = cv[i2]!;
+    const u0 = U[i0]!;
+    const u1 = U[i1]!;
+    const u2 = U[i2]!;
+    const w0 = V[i0]!;
+    const w1 = V[i1]!;
+    const w2 = V[i2]!;
     const segId = this.segId;
     // The third weight is 1 - l0 - l1: its edge function has these coefficients.
     const a2 = -a0 - a1;
