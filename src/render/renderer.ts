@@ -76,6 +76,8 @@ interface Buffers {
   zinv: Float32Array;
   /** A background-coloured image, copied over rgb at the start of each frame (a memcpy, not a loop). */
   background: Uint8Array;
+  /** Depth output, allocated the first time depth is asked for at this size. */
+  depthStore: Float32Array;
   seg: Int32Array;
 }
 
@@ -117,26 +119,31 @@ export class Renderer {
   private readonly siz: Float64Array;
   private readonly su: Float64Array;
   private readonly sv: Float64Array;
-  // Clipped polygon scratch (a triangle clipped by one plane has at most 4 vertices).
-  private readonly cx = new Float64Array(4);
-  private readonly cy = new Float64Array(4);
-  private readonly cz = new Float64Array(4);
-  private readonly cs = new Float64Array(4);
-  private readonly cu = new Float64Array(4);
-  private readonly cv = new Float64Array(4);
-  private readonly pose: CameraPose = { pos: new Float64Array(3), rot: new Float64Array(9), fovy: 45 };
+  // Clipped polygon scratch (a triangle clipped by one plane has at most 4 vertices). Sized past V8's 64-byte
+  // limit for typed arrays stored inside the object: `fill` then sees one kind of array from both paths, where
+  // mixing in-object and external backing stores made V8 replace it with slower generic code.
+  private readonly cx = new Float64Array(16);
+  private readonly cy = new Float64Array(16);
+  private readonly cz = new Float64Array(16);
+  private readonly cs = new Float64Array(16);
+  private readonly cu = new Float64Array(16);
+  private readonly cv = new Float64Array(16);
+  private readonly tri = new TriangleSetup();
+  private readonly pose: CameraPose = { pos: new Float64Array(3), rot: new Float64Array(9), fovy: 45.5 };
   private readonly lightDir = new Float64Array(3 * MAX_LIGHTS);
   private readonly lightDiffuse = new Float64Array(MAX_LIGHTS);
   private readonly lightPoint = new Uint8Array(MAX_LIGHTS);
   private readonly lightPos = new Float64Array(3 * MAX_LIGHTS);
   private readonly localLight = new Float64Array(3 * MAX_LIGHTS);
   private nLights = 0;
-  private ambient = 0;
+  // Colour and light fields start as non-integers: V8 then stores them as doubles from the start instead of
+  // changing their representation later, which throws away the optimised rasteriser mid-run.
+  private ambient = 0.5;
   // Current triangle's colour and texture, set per geom.
-  private r = 0;
-  private g = 0;
-  private b = 0;
-  private a = 1;
+  private r = 0.5;
+  private g = 0.5;
+  private b = 0.5;
+  private a = 0.5;
   private texAdr = -1;
   private texW = 0;
   private texH = 0;
@@ -279,7 +286,11 @@ export class Renderer {
       const background = new Uint8Array(3 * n);
       for (let i = 0; i < background.length; i += 3) background.set(BACKGROUND, i);
       buf = {
-        frame: { width, height, rgb: new Uint8Array(3 * n) },
+        // Every frame object has the same properties in the same order, and they are never deleted: the
+        // rasteriser's hot functions then see one object shape for every size (deleting made them megamorphic
+        // and cost 2-3x after the first size drawn).
+        frame: { width, height, rgb: new Uint8Array(3 * n), depth: undefined, segmentation: undefined },
+        depthStore: new Float32Array(0),
         zinv: new Float32Array(n),
         seg: new Int32Array(n),
         background,
@@ -287,10 +298,9 @@ export class Renderer {
       this.buffers.set(key, buf);
     }
     const n = width * height;
-    if (options.depth) buf.frame.depth ??= new Float32Array(n);
-    else delete buf.frame.depth;
-    if (options.segmentation) buf.frame.segmentation = buf.seg;
-    else delete buf.frame.segmentation;
+    if (options.depth && buf.depthStore.length !== n) buf.depthStore = new Float32Array(n);
+    buf.frame.depth = options.depth ? buf.depthStore : undefined;
+    buf.frame.segmentation = options.segmentation ? buf.seg : undefined;
     return buf;
   }
 
@@ -605,10 +615,11 @@ export class Renderer {
     // Counter-clockwise in the camera's view is clockwise on screen (v points down): negative area is front.
     const area = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0);
     if (!(area < 0)) return;
-    const minX = Math.max(0, Math.floor(Math.min(x0, x1, x2)));
-    const maxX = Math.min(width - 1, Math.ceil(Math.max(x0, x1, x2)));
-    const minY = Math.max(0, Math.floor(Math.min(y0, y1, y2)));
-    const maxY = Math.min(height - 1, Math.ceil(Math.max(y0, y1, y2)));
+    // `| 0` after clamping: Math.ceil of a value in (-1, 0) is -0, which would deoptimise integer code.
+    const minX = Math.max(0, Math.floor(Math.min(x0, x1, x2))) | 0;
+    const maxX = Math.min(width - 1, Math.ceil(Math.max(x0, x1, x2))) | 0;
+    const minY = Math.max(0, Math.floor(Math.min(y0, y1, y2))) | 0;
+    const maxY = Math.min(height - 1, Math.ceil(Math.max(y0, y1, y2))) | 0;
     if (minX > maxX || minY > maxY) return;
     const inv = 1 / -area;
     // Barycentric weight of vertex k at pixel centre (px, py): edge function of the opposite edge / area.
@@ -618,32 +629,38 @@ export class Renderer {
     const a1 = (y2 - y0) * -inv;
     const b1 = (x0 - x2) * -inv;
     const c1 = (x2 * y0 - x0 * y2) * -inv;
-    const z0 = IZ[i0]!;
-    const z1 = IZ[i1]!;
-    const z2 = IZ[i2]!;
-    const s0 = S[i0]!;
-    const s1 = S[i1]!;
-    const s2 = S[i2]!;
-    const rgb = buf.frame.rgb;
-    const zinv = buf.zinv;
-    const seg = buf.seg;
+    const tri = this.tri;
+    tri.a0 = a0;
+    tri.a1 = a1;
+    tri.z0 = IZ[i0]!;
+    tri.z1 = IZ[i1]!;
+    tri.z2 = IZ[i2]!;
+    tri.s0 = S[i0]!;
+    tri.s1 = S[i1]!;
+    tri.s2 = S[i2]!;
+    tri.u0 = U[i0]!;
+    tri.u1 = U[i1]!;
+    tri.u2 = U[i2]!;
+    tri.w0 = V[i0]!;
+    tri.w1 = V[i1]!;
+    tri.w2 = V[i2]!;
+    tri.cr = this.r * 255;
+    tri.cg = this.g * 255;
+    tri.cb = this.b * 255;
+    tri.alpha = this.a;
+    tri.segId = this.segId;
+    tri.rgb = buf.frame.rgb;
+    tri.zinv = buf.zinv;
+    tri.seg = buf.seg;
     const opaque = this.a >= 1;
-    const alpha = this.a;
-    const cr = this.r * 255;
-    const cg = this.g * 255;
-    const cb = this.b * 255;
     const texData = textured ? this.texData : undefined;
-    const texAdr = this.texAdr;
-    const tw = this.texW;
-    const th = this.texH;
-    const tc = this.texC;
-    const u0 = U[i0]!;
-    const u1 = U[i1]!;
-    const u2 = U[i2]!;
-    const w0 = V[i0]!;
-    const w1 = V[i1]!;
-    const w2 = V[i2]!;
-    const segId = this.segId;
+    if (texData) {
+      tri.texData = texData;
+      tri.texAdr = this.texAdr;
+      tri.tw = this.texW;
+      tri.th = this.texH;
+      tri.tc = this.texC;
+    }
     // The third weight is 1 - l0 - l1: its edge function has these coefficients.
     const a2 = -a0 - a1;
     for (let py = minY; py <= maxY; py++) {
@@ -653,56 +670,143 @@ export class Renderer {
       const r2 = 1 - r0 - r1;
       // Span of the row where every weight is non-negative, widened by a pixel on each side: the per-pixel
       // test below decides, the span only saves visiting pixels that cannot be inside.
-      let lo = minX;
-      let hi = maxX;
-      if (a0 > 1e-12) lo = Math.max(lo, Math.ceil(-r0 / a0 - 0.5) - 1);
-      else if (a0 < -1e-12) hi = Math.min(hi, Math.floor(-r0 / a0 - 0.5) + 1);
-      else if (r0 < 0) continue;
-      if (a1 > 1e-12) lo = Math.max(lo, Math.ceil(-r1 / a1 - 0.5) - 1);
-      else if (a1 < -1e-12) hi = Math.min(hi, Math.floor(-r1 / a1 - 0.5) + 1);
-      else if (r1 < 0) continue;
-      if (a2 > 1e-12) lo = Math.max(lo, Math.ceil(-r2 / a2 - 0.5) - 1);
-      else if (a2 < -1e-12) hi = Math.min(hi, Math.floor(-r2 / a2 - 0.5) + 1);
-      else if (r2 < 0) continue;
-      let l0 = a0 * (lo + 0.5) + r0;
-      let l1 = a1 * (lo + 0.5) + r1;
-      let row = (py * width + lo) | 0;
-      for (let px = lo; px <= hi; px++, row++, l0 += a0, l1 += a1) {
-        const l2 = 1 - l0 - l1;
-        if (l0 < 0 || l1 < 0 || l2 < 0) continue;
-        const z = l0 * z0 + l1 * z1 + l2 * z2;
-        if (z <= zinv[row]!) continue;
-        let shade = l0 * s0 + l1 * s1 + l2 * s2;
-        let r = cr;
-        let g = cg;
-        let b = cb;
-        if (texData) {
-          const iz = 1 / z;
-          const u = (l0 * u0 + l1 * u1 + l2 * u2) * iz;
-          const v = (l0 * w0 + l1 * w1 + l2 * w2) * iz;
-          // u, v >= 0 on the plane (its extent maps to [0, texrepeat]); rounding can dip a hair below 0.
-          const tx = ((u > 0 ? u * tw : 0) | 0) % tw;
-          const ty = ((v > 0 ? v * th : 0) | 0) % th;
-          const o = texAdr + (ty * tw + tx) * tc;
-          r *= texData[o]! / 255;
-          g *= texData[o + 1]! / 255;
-          b *= texData[o + 2]! / 255;
-        }
-        if (shade > 1) shade = 1;
-        const o = 3 * row;
-        if (opaque) {
-          rgb[o] = r * shade + 0.5;
-          rgb[o + 1] = g * shade + 0.5;
-          rgb[o + 2] = b * shade + 0.5;
-          zinv[row] = z;
-          seg[row] = segId;
-        } else {
-          rgb[o] = alpha * r * shade + (1 - alpha) * rgb[o]! + 0.5;
-          rgb[o + 1] = alpha * g * shade + (1 - alpha) * rgb[o + 1]! + 0.5;
-          rgb[o + 2] = alpha * b * shade + (1 - alpha) * rgb[o + 2]! + 0.5;
-        }
-      }
+      // The span's ends are found in floating point, clamped to the bounding box, then widened by a pixel and
+      // made integers once (Math.ceil/floor on unclamped values can give -0 or huge numbers, which deoptimise
+      // integer code in V8).
+      let left = minX as number;
+      let right = maxX as number;
+      let t = 0.5;
+      if (a0 > 1e-12) {
+        t = -r0 / a0 - 0.5;
+        if (t > left) left = t;
+      } else if (a0 < -1e-12) {
+        t = -r0 / a0 - 0.5;
+        if (t < right) right = t;
+      } else if (r0 < 0) continue;
+      if (a1 > 1e-12) {
+        t = -r1 / a1 - 0.5;
+        if (t > left) left = t;
+      } else if (a1 < -1e-12) {
+        t = -r1 / a1 - 0.5;
+        if (t < right) right = t;
+      } else if (r1 < 0) continue;
+      if (a2 > 1e-12) {
+        t = -r2 / a2 - 0.5;
+        if (t > left) left = t;
+      } else if (a2 < -1e-12) {
+        t = -r2 / a2 - 0.5;
+        if (t < right) right = t;
+      } else if (r2 < 0) continue;
+      if (left > right + 1) continue;
+      const lo = Math.max(minX, Math.ceil(left) - 1) | 0;
+      const hi = Math.min(maxX, Math.floor(right) + 1) | 0;
+      const l0 = a0 * (lo + 0.5) + r0;
+      const l1 = a1 * (lo + 0.5) + r1;
+      const row = (py * width + lo) | 0;
+      if (texData) spanTextured(tri, row, hi - lo + 1, l0, l1);
+      else if (opaque) spanOpaque(tri, row, hi - lo + 1, l0, l1);
+      else spanBlended(tri, row, hi - lo + 1, l0, l1);
     }
+  }
+}
+
+/**
+ * Per-triangle constants of the pixel loops, in one reused object. The loops live in small functions called
+ * once per row: a whole triangle in one call made V8 compile its pixel loop on-stack mid-call (OSR), and that
+ * code, reused afterwards, was 2-4x slower than the regular optimised function (measured: `--no-use-osr` gave
+ * the same speed-up).
+ */
+class TriangleSetup {
+  a0 = 0.5;
+  a1 = 0.5;
+  z0 = 0.5;
+  z1 = 0.5;
+  z2 = 0.5;
+  s0 = 0.5;
+  s1 = 0.5;
+  s2 = 0.5;
+  u0 = 0.5;
+  u1 = 0.5;
+  u2 = 0.5;
+  w0 = 0.5;
+  w1 = 0.5;
+  w2 = 0.5;
+  cr = 0.5;
+  cg = 0.5;
+  cb = 0.5;
+  alpha = 0.5;
+  segId = 0;
+  texAdr = 0;
+  tw = 1;
+  th = 1;
+  tc = 3;
+  rgb: Uint8Array = new Uint8Array(0);
+  zinv: Float32Array = new Float32Array(0);
+  seg: Int32Array = new Int32Array(0);
+  texData: Uint8Array = new Uint8Array(0);
+}
+
+/** Pixels row..row+count-1 of an opaque, untextured triangle: depth test, Gouraud shade, write. */
+function spanOpaque(t: TriangleSetup, row: number, count: number, l0: number, l1: number): void {
+  const { a0, a1, z0, z1, z2, s0, s1, s2, cr, cg, cb, segId, rgb, zinv, seg } = t;
+  for (let k = 0; k < count; k++, row++, l0 += a0, l1 += a1) {
+    const l2 = 1 - l0 - l1;
+    if (l0 < 0 || l1 < 0 || l2 < 0) continue;
+    const z = l0 * z0 + l1 * z1 + l2 * z2;
+    if (z <= zinv[row]!) continue;
+    let shade = l0 * s0 + l1 * s1 + l2 * s2;
+    if (shade > 1) shade = 1;
+    const o = 3 * row;
+    rgb[o] = cr * shade + 0.5;
+    rgb[o + 1] = cg * shade + 0.5;
+    rgb[o + 2] = cb * shade + 0.5;
+    zinv[row] = z;
+    seg[row] = segId;
+  }
+}
+
+/** As spanOpaque, with the colour modulated by a texture sampled perspective-correctly (nearest texel). */
+function spanTextured(t: TriangleSetup, row: number, count: number, l0: number, l1: number): void {
+  const { a0, a1, z0, z1, z2, s0, s1, s2, u0, u1, u2, w0, w1, w2, cr, cg, cb, segId, rgb, zinv, seg } = t;
+  const { texData, texAdr, tw, th, tc } = t;
+  for (let k = 0; k < count; k++, row++, l0 += a0, l1 += a1) {
+    const l2 = 1 - l0 - l1;
+    if (l0 < 0 || l1 < 0 || l2 < 0) continue;
+    const z = l0 * z0 + l1 * z1 + l2 * z2;
+    if (z <= zinv[row]!) continue;
+    let shade = l0 * s0 + l1 * s1 + l2 * s2;
+    if (shade > 1) shade = 1;
+    const iz = 1 / z;
+    const u = (l0 * u0 + l1 * u1 + l2 * u2) * iz;
+    const v = (l0 * w0 + l1 * w1 + l2 * w2) * iz;
+    // u, v >= 0 on the plane (its extent maps to [0, texrepeat]); rounding can dip a hair below 0.
+    const tx = ((u > 0 ? u * tw : 0) | 0) % tw;
+    const ty = ((v > 0 ? v * th : 0) | 0) % th;
+    const p = texAdr + (ty * tw + tx) * tc;
+    const f = shade / 255;
+    const o = 3 * row;
+    rgb[o] = cr * texData[p]! * f + 0.5;
+    rgb[o + 1] = cg * texData[p + 1]! * f + 0.5;
+    rgb[o + 2] = cb * texData[p + 2]! * f + 0.5;
+    zinv[row] = z;
+    seg[row] = segId;
+  }
+}
+
+/** Pixels of a translucent triangle: depth-tested against opaque geometry, blended, depth not written. */
+function spanBlended(t: TriangleSetup, row: number, count: number, l0: number, l1: number): void {
+  const { a0, a1, z0, z1, z2, s0, s1, s2, cr, cg, cb, alpha, rgb, zinv } = t;
+  for (let k = 0; k < count; k++, row++, l0 += a0, l1 += a1) {
+    const l2 = 1 - l0 - l1;
+    if (l0 < 0 || l1 < 0 || l2 < 0) continue;
+    const z = l0 * z0 + l1 * z1 + l2 * z2;
+    if (z <= zinv[row]!) continue;
+    let shade = l0 * s0 + l1 * s1 + l2 * s2;
+    if (shade > 1) shade = 1;
+    const o = 3 * row;
+    rgb[o] = alpha * cr * shade + (1 - alpha) * rgb[o]! + 0.5;
+    rgb[o + 1] = alpha * cg * shade + (1 - alpha) * rgb[o + 1]! + 0.5;
+    rgb[o + 2] = alpha * cb * shade + (1 - alpha) * rgb[o + 2]! + 0.5;
   }
 }
 
