@@ -11,7 +11,7 @@
 import { makeEnv } from '../src/env/make.ts';
 import { Rng } from '../src/env/rng.ts';
 import { Renderer } from '../src/render/renderer.ts';
-import { getState, setState } from '../src/sim/mujoco.ts';
+import { getState, setState, type MjData, type MjModel, type Mujoco } from '../src/sim/mujoco.ts';
 import { median, progress, timeBoth } from './stats.ts';
 
 export interface RenderSizeResult {
@@ -32,6 +32,12 @@ export interface RenderBenchResult {
   physicsMsPerStep: number;
   frameSkip: number;
   sizes: RenderSizeResult[];
+  /**
+   * The alternative technique on the same states: MuJoCo's own ray casting (`mj_multiRay`, one ray per pixel of
+   * the first camera at RENDER_TARGET_SIZE, returning depth, geom id and normal, before any shading), in frames
+   * per CPU second, and the rasteriser's finished RGB frames per CPU second at that size for comparison.
+   */
+  rayCast?: { size: number; camera: string; framesPerCpuSec: number; rasterFramesPerCpuSec: number };
 }
 
 export interface RenderBenchConfig {
@@ -112,7 +118,18 @@ export async function measureRender(task: string, config: RenderBenchConfig): Pr
       });
       progress(`render ${task} ${size}x${size}: ${fps.toFixed(0)} frames/s per core`);
     }
+    const raster = sizes.find((x) => x.size === RENDER_TARGET_SIZE);
+    const rayCast = raster
+      ? measureRayCast(mj, model, data, renderer, cameras[0]!, states, config.repeats)
+      : undefined;
+    if (rayCast) {
+      rayCast.rasterFramesPerCpuSec = raster!.framesPerCpuSec;
+      progress(
+        `ray casting ${task} ${RENDER_TARGET_SIZE}x${RENDER_TARGET_SIZE}: ${rayCast.framesPerCpuSec.toFixed(0)} frames/s per core`,
+      );
+    }
     return {
+      ...(rayCast ? { rayCast } : {}),
       task,
       cameras,
       states: states.length,
@@ -123,5 +140,69 @@ export async function measureRender(task: string, config: RenderBenchConfig): Pr
     };
   } finally {
     env.close();
+  }
+}
+
+/**
+ * mj_multiRay for every pixel of `camera` at RENDER_TARGET_SIZE: the ray-casting renderer's irreducible part
+ * (depth, geom id and normal per pixel; shading would come on top).
+ */
+function measureRayCast(
+  mj: Mujoco,
+  model: MjModel,
+  data: MjData,
+  renderer: Renderer,
+  camera: string,
+  states: Float64Array[],
+  repeats: number,
+): { size: number; camera: string; framesPerCpuSec: number; rasterFramesPerCpuSec: number } {
+  const size = RENDER_TARGET_SIZE;
+  const n = size * size;
+  const geomid = new mj.IntBuffer(n);
+  const dist = new mj.DoubleBuffer(n);
+  const normal = new mj.DoubleBuffer(3 * n);
+  const vec = new Array<number>(3 * n);
+  const group = [1, 1, 1, 0, 0, 0];
+  // Ray directions through pixel centres, from the camera pose of the current state (pinhole, as the renderer).
+  const aim = (): number[] => {
+    const id = renderer.cameraNames.indexOf(camera);
+    const pos = data.cam_xpos as Float64Array;
+    const R = data.cam_xmat as Float64Array;
+    const f = size / 2 / Math.tan(((model.cam_fovy as Float64Array)[id]! * Math.PI) / 360);
+    for (let v = 0; v < size; v++) {
+      for (let u = 0; u < size; u++) {
+        const x = (u + 0.5 - size / 2) / f;
+        const y = -(v + 0.5 - size / 2) / f;
+        const l = Math.hypot(x, y, 1);
+        const i = 3 * (v * size + u);
+        for (let k = 0; k < 3; k++)
+          vec[i + k] = (R[9 * id + 3 * k]! * x + R[9 * id + 3 * k + 1]! * y - R[9 * id + 3 * k + 2]!) / l;
+      }
+    }
+    return [pos[3 * id]!, pos[3 * id + 1]!, pos[3 * id + 2]!];
+  };
+  try {
+    const rates: number[] = [];
+    for (let r = 0; r < repeats; r++) {
+      const origins = states.map((s) => {
+        setState(mj, model, data, s);
+        return aim();
+      });
+      const t = timeBoth(() => {
+        states.forEach((s, k) => {
+          setState(mj, model, data, s);
+          mj.mj_multiRay(model, data, origins[k]!, vec, group, true, -1, geomid, dist, normal, n, 100);
+        });
+      });
+      const restore = timeBoth(() => {
+        for (const s of states) setState(mj, model, data, s);
+      });
+      rates.push(states.length / Math.max(t.cpu - restore.cpu, 1e-9));
+    }
+    return { size, camera, framesPerCpuSec: median(rates), rasterFramesPerCpuSec: 0 };
+  } finally {
+    geomid.delete();
+    dist.delete();
+    normal.delete();
   }
 }

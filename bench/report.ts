@@ -390,6 +390,37 @@ export function renderReport(r: Report): string {
       ),
       '',
     );
+    const rays = r.render.filter((x) => x.rayCast);
+    if (rays.length > 0) {
+      out.push(
+        "Why a rasteriser: the alternative, MuJoCo's own ray casting (`mj_multiRay`, one ray per pixel, giving depth, " +
+          'geom id and normal but no colour yet), on the same states and camera. Its rate is an upper bound for a ' +
+          'ray-cast renderer, since shading would come on top.',
+        '',
+        table(
+          [
+            'task',
+            'camera',
+            'size',
+            'mj_multiRay frames/s per core (no shading)',
+            'rasteriser frames/s per core (RGB, mean over the cameras)',
+            'rasteriser / ray casting',
+          ],
+          rays.map((x) => {
+            const rc = x.rayCast!;
+            return [
+              x.task,
+              rc.camera,
+              `${rc.size}x${rc.size}`,
+              int(rc.framesPerCpuSec),
+              int(rc.rasterFramesPerCpuSec),
+              ratio(rc.rasterFramesPerCpuSec / rc.framesPerCpuSec, 1),
+            ];
+          }),
+        ),
+        '',
+      );
+    }
   }
 
   out.push('## Re-running', '');

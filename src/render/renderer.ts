@@ -7,8 +7,9 @@
  * frame then transforms each visible geom's vertices into the camera frame with one 3x4 matrix, lights them per
  * vertex (Lambert: MuJoCo's headlight plus the model's lights, ambient terms), clips at the near plane and fills
  * triangles with incremental edge functions. The alternative, MuJoCo's own ray casting (`mj_multiRay`: one
- * ray per pixel, depth, geom id and normal back), measured 4.7 ms per 128x128 frame of the push scene before any
- * shading, against about 1.2 ms for a finished, shaded and textured frame here; it also samples no textures and
+ * ray per pixel, depth, geom id and normal back), is measured beside it by `npm run bench` on the same states: at
+ * 128x128 on the push scene it delivered about 250 frames/s per core before any shading, against 1,000-1,800
+ * finished RGB frames for the rasteriser (BENCHMARKS.md, section 4). Ray casting also samples no textures and
  * needs 3 x W x H ray directions marshalled across the WASM boundary per call. The hot loop allocates nothing:
  * per-vertex scratch and frame buffers are sized once and reused.
  *
@@ -105,7 +106,7 @@ export class Renderer {
   // This frame's geom poses (views taken once per render call; nothing allocates on the heap meanwhile).
   private gpos: Float64Array = new Float64Array(0);
   private gmat: Float64Array = new Float64Array(0);
-  private readonly buffers = new Map<string, Buffers>();
+  private readonly buffers = new Map<number, Buffers>();
   // Per-vertex scratch for the geom being drawn: camera-space position, shade, texture coordinates.
   private readonly vx: Float64Array;
   private readonly vy: Float64Array;
@@ -279,7 +280,7 @@ export class Renderer {
   }
 
   private buffersFor(width: number, height: number, options: RenderOptions): Buffers {
-    const key = `${width}x${height}`;
+    const key = width * (MAX_IMAGE_SIZE + 1) + height;
     let buf = this.buffers.get(key);
     if (!buf) {
       const n = width * height;
