@@ -11,6 +11,7 @@ import { inspectModel } from './inspect.ts';
 import { Progress } from './progress.ts';
 import { cmdRender, RENDER_USAGE } from './render.ts';
 import { BUILTIN_POLICIES, rollout, type BuiltinPolicy } from './rollout.ts';
+import { intOption } from './options.ts';
 
 const USAGE = `usage: pbridge <command> [options]
 
@@ -21,21 +22,6 @@ commands:
                                                   roll out a policy: success rate, return, length, steps/s
   inspect PATH.xml [--seconds 2] [--json]         load any MJCF: sizes, bodies, cameras, zero-control steps/s
 ${RENDER_USAGE}`;
-
-function intOption(
-  name: string,
-  raw: string | undefined,
-  fallback: number,
-  min: number,
-  max: number,
-): number {
-  if (raw === undefined) return fallback;
-  const v = Number(raw);
-  if (!Number.isInteger(v) || v < min || v > max) {
-    throw new InvalidArgument(`--${name}`, `must be an integer in [${min}, ${max}], got "${raw}"`);
-  }
-  return v;
-}
 
 async function cmdEnvs(json: boolean): Promise<void> {
   const rows = [];

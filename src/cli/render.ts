@@ -21,6 +21,7 @@ import { InvalidArgument } from '../sim/errors.ts';
 import { loadMujoco, modelFromFile, type MjData, type MjModel, type Mujoco } from '../sim/mujoco.ts';
 import { Progress } from './progress.ts';
 import { BUILTIN_POLICIES, type BuiltinPolicy } from './rollout.ts';
+import { intOption } from './options.ts';
 
 export const RENDER_USAGE = `  render [--env NAME|PATH | --model PATH.xml] [--camera NAME|ID|all|free] [--size 224|WxH] [--seed 0]
          [--out FILE.png] [--steps N --policy expert|random|zero [--frames DIR]] [--json]
@@ -45,21 +46,6 @@ export interface RenderSummary {
   /** Per written image, all its views together; PNG encoding and file writing excluded. */
   render_ms_per_frame: number;
   png_ms_per_frame: number;
-}
-
-function intOption(
-  name: string,
-  raw: string | undefined,
-  fallback: number,
-  min: number,
-  max: number,
-): number {
-  if (raw === undefined) return fallback;
-  const v = Number(raw);
-  if (!Number.isInteger(v) || v < min || v > max) {
-    throw new InvalidArgument(`--${name}`, `must be an integer in [${min}, ${max}], got "${raw}"`);
-  }
-  return v;
 }
 
 function parseSize(raw: string | undefined): { width: number; height: number } {

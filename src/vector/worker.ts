@@ -71,20 +71,25 @@ async function main(): Promise<void> {
     }
   };
 
+  /** Starts a new episode in sub-env k (global index i): its first observation, images, zeroed step results. */
+  const startEpisode = (k: number, i: number, seed: number | undefined): void => {
+    envs[k]!.resetInto(v.obs, i * obsDim, seed);
+    renderImages(k);
+    pendingReset[k] = 0;
+    v.rewards[i] = 0;
+    v.terminated[i] = 0;
+    v.truncated[i] = 0;
+    v.success[i] = 0;
+    v.final[i] = 0;
+    v.episodeStep[i] = 0;
+  };
+
   const reset = (): void => {
     for (let k = 0; k < envs.length; k++) {
       const i = init.start + k;
       if (!v.resetMask[i]) continue;
       const seed = v.resetSeeds[i]!;
-      envs[k]!.resetInto(v.obs, i * obsDim, Number.isNaN(seed) ? undefined : seed);
-      renderImages(k);
-      pendingReset[k] = 0;
-      v.rewards[i] = 0;
-      v.terminated[i] = 0;
-      v.truncated[i] = 0;
-      v.success[i] = 0;
-      v.final[i] = 0;
-      v.episodeStep[i] = 0;
+      startEpisode(k, i, Number.isNaN(seed) ? undefined : seed);
     }
   };
 
@@ -96,14 +101,7 @@ async function main(): Promise<void> {
       if (init.autoreset === 'next-step' && pendingReset[k]) {
         // Gymnasium next-step autoreset: this step's action is ignored; the env resets and reports the new
         // episode's first observation with reward 0 and both flags false.
-        env.resetInto(v.obs, i * obsDim);
-        renderImages(k);
-        pendingReset[k] = 0;
-        v.rewards[i] = 0;
-        v.terminated[i] = 0;
-        v.truncated[i] = 0;
-        v.success[i] = 0;
-        v.episodeStep[i] = 0;
+        startEpisode(k, i, undefined);
         continue;
       }
       if (init.autoreset === 'disabled' && (v.terminated[i] || v.truncated[i])) {
