@@ -152,7 +152,7 @@ export class Renderer {
   private segId = -1;
 
   constructor(
-    private readonly mj: Mujoco,
+    mj: Mujoco,
     private readonly model: MjModel,
   ) {
     this.cameraNames = namesOf(mj, model, 'camera');
