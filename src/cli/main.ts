@@ -4,6 +4,8 @@
  */
 import { parseArgs } from 'node:util';
 import { makeEnv } from '../env/make.ts';
+import { Box } from '../env/spaces.ts';
+import { namesOf } from '../sim/mujoco.ts';
 import { DEFAULT_TASK, resolveTask, TASK_NAMES } from '../env/registry.ts';
 import { ProgressBridgeError, InvalidArgument } from '../sim/errors.ts';
 import { ACTION_MODES, ROBOT_OBS_NAMES, type ActionMode } from '../../robots/arm7/controller.ts';
@@ -27,7 +29,6 @@ async function cmdEnvs(json: boolean): Promise<void> {
   const rows = [];
   for (const name of TASK_NAMES) {
     const env = await makeEnv(name);
-    const joint = await makeEnv(name, { actionMode: 'joint_delta' });
     rows.push({
       name,
       instruction: env.task.instruction,
@@ -36,11 +37,14 @@ async function cmdEnvs(json: boolean): Promise<void> {
       control_dt: env.frameSkip * env.model.opt.timestep,
       observation_space: env.observationSpace.toJSON(),
       observation_names: env.obsNames,
-      action_spaces: { ee_delta: env.actionSpace.toJSON(), joint_delta: joint.actionSpace.toJSON() },
-      cameras: (await import('../sim/mujoco.ts')).namesOf(env.mj, env.model, 'camera'),
+      action_spaces: {
+        ee_delta: env.actionSpace.toJSON(),
+        // Derived from the robot rather than by building a second env in the other mode.
+        joint_delta: new Box([env.robot.actionDim('joint_delta')], -1, 1).toJSON(),
+      },
+      cameras: namesOf(env.mj, env.model, 'camera'),
     });
     env.close();
-    joint.close();
   }
   if (json) {
     console.log(JSON.stringify({ tasks: rows, default: DEFAULT_TASK }, null, 2));

@@ -12,6 +12,7 @@
  * - Observations, actions, rewards and flags live in one SharedArrayBuffer; a step posts no messages.
  * - A worker that throws or dies rejects the pending call with `WorkerFailed`; every later call rejects too.
  */
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { checkSeed, type EnvOptions } from '../env/env.ts';
@@ -145,7 +146,7 @@ export class VectorEnv {
     if (!Number.isInteger(numEnvs) || numEnvs < 1 || numEnvs > MAX_ENVS) {
       throw new InvalidArgument('numEnvs', `must be an integer in [1, ${MAX_ENVS}], got ${numEnvs}`);
     }
-    const cores = (await import('node:os')).availableParallelism();
+    const cores = availableParallelism();
     const workerCount = options.workers ?? Math.min(numEnvs, cores);
     if (!Number.isInteger(workerCount) || workerCount < 1 || workerCount > Math.min(numEnvs, MAX_WORKERS)) {
       throw new InvalidArgument(
