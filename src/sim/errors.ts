@@ -119,6 +119,64 @@ export class UnknownCamera extends ProgressBridgeError {
   }
 }
 
+/** Why a checkpoint file was rejected: `reason` lets callers tell a half-written file from a foreign one. */
+export type CheckpointProblem =
+  'bad_magic' | 'unsupported_version' | 'truncated' | 'checksum_mismatch' | 'malformed';
+
+/**
+ * A checkpoint file that cannot be trusted (wrong magic, newer format, truncated, checksum mismatch). Raised
+ * instead of handing back weights that would silently be garbage.
+ */
+export class CheckpointCorrupt extends ProgressBridgeError {
+  readonly path: string;
+  readonly reason: CheckpointProblem;
+  constructor(path: string, reason: CheckpointProblem, detail: string) {
+    super('CHECKPOINT_CORRUPT', `checkpoint ${path} is unusable (${reason}): ${detail}`);
+    this.path = path;
+    this.reason = reason;
+  }
+}
+
+/** A file that is not a loadable ONNX model: truncated, not protobuf, or rejected by onnxruntime. */
+export class InvalidOnnxModel extends ProgressBridgeError {
+  readonly path: string;
+  constructor(path: string, detail: string, options?: { cause?: unknown }) {
+    super('INVALID_ONNX_MODEL', `${path} is not a valid ONNX model: ${detail}`, options);
+    this.path = path;
+  }
+}
+
+/** A valid ONNX model whose inputs or outputs are not the ones the caller needs (name, dtype or shape). */
+export class OnnxSignatureMismatch extends ProgressBridgeError {
+  readonly path: string;
+  /** The input or output that does not match. */
+  readonly tensor: string;
+  constructor(path: string, tensor: string, detail: string) {
+    super('ONNX_SIGNATURE_MISMATCH', `${path}: ${tensor}: ${detail}`);
+    this.path = path;
+    this.tensor = tensor;
+  }
+}
+
+/** How a call to a remote model server failed (see `RemoteModelError`). */
+export type RemoteFailure = 'timeout' | 'network' | 'http' | 'bad_response' | 'mismatch' | 'closed';
+
+/**
+ * A call to a remote progress model server (OpenAI-compatible chat, KServe v2) failed: no answer in time, no
+ * connection, an HTTP error status after the retries, a body that is not the protocol's JSON, a model whose
+ * tensors do not match what the caller sends, or a client already closed. `kind` says which; `httpStatus` is
+ * set for `http`.
+ */
+export class RemoteModelError extends ProgressBridgeError {
+  readonly kind: RemoteFailure;
+  readonly httpStatus: number | undefined;
+  constructor(kind: RemoteFailure, message: string, options?: { cause?: unknown; httpStatus?: number }) {
+    super('REMOTE_MODEL', message, options);
+    this.kind = kind;
+    this.httpStatus = options?.httpStatus;
+  }
+}
+
 const CLASS_BY_CODE: Record<string, { prototype: ProgressBridgeError; name: string }> = {
   UNKNOWN_CAMERA: UnknownCamera,
   MODEL_LOAD: ModelLoadError,
@@ -130,6 +188,10 @@ const CLASS_BY_CODE: Record<string, { prototype: ProgressBridgeError; name: stri
   INVALID_TASK_MODULE: InvalidTaskModule,
   WORKER_FAILED: WorkerFailed,
   ENV_CLOSED: EnvClosed,
+  REMOTE_MODEL: RemoteModelError,
+  CHECKPOINT_CORRUPT: CheckpointCorrupt,
+  INVALID_ONNX_MODEL: InvalidOnnxModel,
+  ONNX_SIGNATURE_MISMATCH: OnnxSignatureMismatch,
 };
 
 /**
