@@ -1,0 +1,173 @@
+/**
+ * `pbridge demos`: episodes with camera frames and progress labels, in the layout `models/train_default.py`
+ * reads (documented in docs/reward.md):
+ *   DIR/meta.json         format, env, instruction, cameras, size, episode count
+ *   DIR/episodes.jsonl    one line per episode: seed, policy, outcome, per-frame labels
+ *   DIR/episode-NNNNN.npy frames, uint8 [T + 1, cameras, size, size, 3]
+ */
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { makeEnv } from '../env/make.ts';
+import { DEFAULT_TASK, resolveTask } from '../env/registry.ts';
+import { encodeNpy } from '../data/npy.ts';
+import { holdEnvTask, recordEpisode, type DemoPolicy } from '../data/demos.ts';
+import { MAX_IMAGE_SIZE, MIN_IMAGE_SIZE } from '../render/renderer.ts';
+import { InvalidArgument } from '../sim/errors.ts';
+import { namesOf } from '../sim/mujoco.ts';
+import { intOption } from './options.ts';
+import { Progress } from './progress.ts';
+
+export const DEMOS_USAGE = `  demos --env NAME|PATH --out DIR [--episodes 50] [--seed 0] [--perturbed 0.0] [--hold 5]
+        [--cameras front,side,wrist] [--size 64] [--json]
+                                                  expert demos with frames and progress labels (for training
+                                                  progress models); --perturbed: share of knocked-off episodes;
+                                                  --hold: steps recorded holding still after success
+`;
+
+export const DEMOS_FORMAT = 'progress-bridge.demos.v1';
+export const DEFAULT_DEMO_CAMERAS = ['front', 'side', 'wrist'] as const;
+
+export interface DemosSummary {
+  env: string;
+  out: string;
+  episodes: number;
+  frames: number;
+  expert_success_rate: number;
+  perturbed_success_rate: number | null;
+  seconds: number;
+}
+
+export async function cmdDemos(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      env: { type: 'string', default: DEFAULT_TASK },
+      out: { type: 'string' },
+      episodes: { type: 'string' },
+      seed: { type: 'string' },
+      perturbed: { type: 'string' },
+      hold: { type: 'string' },
+      cameras: { type: 'string' },
+      size: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  if (!values.out) throw new InvalidArgument('--out', 'is required: the directory to write demos into');
+  const episodes = intOption('episodes', values.episodes, 50, 1, 100_000);
+  const seed = intOption('seed', values.seed, 0, 0, 2 ** 31);
+  const size = intOption('size', values.size, 64, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE);
+  const hold = intOption('hold', values.hold, 5, 0, 1000);
+  const perturbed = values.perturbed === undefined ? 0 : Number(values.perturbed);
+  if (!(perturbed >= 0 && perturbed <= 1)) {
+    throw new InvalidArgument('--perturbed', `must be a fraction in [0, 1], got "${values.perturbed}"`);
+  }
+  const task = await resolveTask(values.env);
+  const env = await makeEnv(hold > 0 ? holdEnvTask(task) : task);
+  try {
+    const valid = namesOf(env.mj, env.model, 'camera');
+    const cameras = values.cameras ? values.cameras.split(',') : [...DEFAULT_DEMO_CAMERAS];
+    for (const c of cameras) {
+      if (!valid.includes(c)) {
+        throw new InvalidArgument('--cameras', `unknown camera "${c}"; this env has ${valid.join(', ')}`);
+      }
+    }
+    const summary = writeDemos(
+      env,
+      values.out,
+      { episodes, seed, perturbed, cameras, size, hold },
+      !values.json,
+    );
+    if (values.json) console.log(JSON.stringify(summary, null, 2));
+    else {
+      const p = summary.perturbed_success_rate;
+      console.log(
+        `${summary.env}: ${summary.episodes} episodes, ${summary.frames} frames -> ${summary.out} ` +
+          `(expert success ${(100 * summary.expert_success_rate).toFixed(0)}%` +
+          `${p === null ? '' : `, perturbed success ${(100 * p).toFixed(0)}%`}, ${summary.seconds.toFixed(1)} s)`,
+      );
+    }
+  } finally {
+    env.close();
+  }
+}
+
+export interface WriteDemosOptions {
+  episodes: number;
+  seed: number;
+  /** Share of episodes from the perturbed expert; they are spread evenly through the sequence. */
+  perturbed: number;
+  cameras: string[];
+  size: number;
+  /** Steps recorded after the first success, holding still. */
+  hold: number;
+}
+
+/** Records `episodes` episodes (episode e from seed + e) into `out`. */
+export function writeDemos(
+  env: Awaited<ReturnType<typeof makeEnv>>,
+  out: string,
+  options: WriteDemosOptions,
+  showProgress = false,
+): DemosSummary {
+  const t0 = performance.now();
+  mkdirSync(out, { recursive: true });
+  const { episodes, seed, perturbed, cameras, size, hold } = options;
+  const meta = {
+    format: DEMOS_FORMAT,
+    env: env.task.name,
+    instruction: env.task.instruction,
+    cameras,
+    size,
+    hold,
+    episode_steps: env.episodeSteps,
+    episodes: 0,
+  };
+  const index = join(out, 'episodes.jsonl');
+  writeFileSync(index, '');
+  const progress = new Progress(episodes, `demos ${env.task.name}`, showProgress);
+  let frames = 0;
+  const outcome = { expert: [0, 0], perturbed: [0, 0] };
+  for (let e = 0; e < episodes; e++) {
+    // Bresenham spreading: the e-th episode is perturbed when the running share falls behind `perturbed`.
+    const policy: DemoPolicy =
+      Math.floor((e + 1) * perturbed) > Math.floor(e * perturbed) ? 'perturbed' : 'expert';
+    const ep = recordEpisode(env, policy, seed + e, { cameras, size, hold });
+    const file = `episode-${String(e).padStart(5, '0')}.npy`;
+    writeFileSync(join(out, file), encodeNpy(ep.frames, [ep.steps + 1, cameras.length, size, size, 3]));
+    const line = {
+      index: e,
+      file,
+      seed: ep.seed,
+      policy: ep.policy,
+      perturbation: ep.perturbation ?? null,
+      steps: ep.steps,
+      success: ep.success,
+      success_step: ep.successStep,
+      terminated: ep.terminated,
+      truncated: ep.truncated,
+      oracle: ep.oracle.map((v) => Math.round(v * 1e6) / 1e6),
+      success_frames: ep.successFrames,
+      rewards: ep.rewards,
+    };
+    appendFileSync(index, JSON.stringify(line) + '\n');
+    frames += ep.steps + 1;
+    const o = outcome[policy];
+    o[0]! += ep.success ? 1 : 0;
+    o[1]! += 1;
+    progress.update(e + 1, `${frames} frames`);
+  }
+  progress.finish();
+  meta.episodes = episodes;
+  writeFileSync(join(out, 'meta.json'), JSON.stringify(meta, null, 2) + '\n');
+  const rate = (o: number[]): number | null => (o[1]! > 0 ? o[0]! / o[1]! : null);
+  return {
+    env: env.task.name,
+    out,
+    episodes,
+    frames,
+    expert_success_rate: rate(outcome.expert) ?? 0,
+    perturbed_success_rate: rate(outcome.perturbed),
+    seconds: (performance.now() - t0) / 1000,
+  };
+}

@@ -1,0 +1,96 @@
+/** `pbridge reward-eval`: how good a progress model is on one task (VOC, success accuracy, latency, images/s). */
+import { parseArgs } from 'node:util';
+import { makeEnv } from '../env/make.ts';
+import { DEFAULT_TASK, resolveTask } from '../env/registry.ts';
+import { holdEnvTask } from '../data/demos.ts';
+import { evaluateRewardModel, type RewardEvalReport } from '../reward/evaluate.ts';
+import { openProgressModel } from '../reward/open-model.ts';
+import { DEFAULT_SUCCESS_RULE, checkSuccessRule } from '../reward/success.ts';
+import { InvalidArgument } from '../sim/errors.ts';
+import { intOption } from './options.ts';
+import { Progress } from './progress.ts';
+
+export const REWARD_EVAL_USAGE = `  reward-eval --env NAME|PATH --model default|oracle|PATH.onnx|http://... [--episodes 20] [--seed 1000000]
+              [--threshold 0.95] [--consecutive 3] [--providers cpu] [--json]
+                                                  judge a progress model on held-out episodes: value-order
+                                                  correlation, success accuracy, latency, images/s
+`;
+
+/** Demos for training use seeds from 0; evaluation starts far above them. */
+export const EVAL_SEED = 1_000_000;
+
+function fraction(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const v = Number(raw);
+  if (!(v > 0 && v <= 1)) throw new InvalidArgument(`--${name}`, `must be a number in (0, 1], got "${raw}"`);
+  return v;
+}
+
+export async function cmdRewardEval(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      env: { type: 'string', default: DEFAULT_TASK },
+      model: { type: 'string', default: 'default' },
+      episodes: { type: 'string' },
+      seed: { type: 'string' },
+      threshold: { type: 'string' },
+      consecutive: { type: 'string' },
+      providers: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const episodes = intOption('episodes', values.episodes, 20, 1, 10_000);
+  const seed = intOption('seed', values.seed, EVAL_SEED, 0, 2 ** 31);
+  const rule = checkSuccessRule({
+    ...DEFAULT_SUCCESS_RULE,
+    threshold: fraction('threshold', values.threshold, DEFAULT_SUCCESS_RULE.threshold),
+    consecutive: intOption('consecutive', values.consecutive, DEFAULT_SUCCESS_RULE.consecutive, 1, 1000),
+  });
+  const opened = await openProgressModel(values.model, {
+    onnx: {
+      ...(values.providers ? { executionProviders: values.providers.split(',') } : {}),
+      intraOpThreads: 0,
+    },
+  });
+  const env = await makeEnv(holdEnvTask(await resolveTask(values.env)));
+  try {
+    const progress = new Progress(2 * episodes, `reward-eval ${env.task.name}`, !values.json);
+    const report = await evaluateRewardModel(env, opened, {
+      episodes,
+      seed,
+      rule,
+      onEpisode: (done) => progress.update(done, 'episodes recorded'),
+    });
+    progress.finish();
+    if (values.json) console.log(JSON.stringify(report, null, 2));
+    else printReport(report);
+  } finally {
+    env.close();
+    await opened.model.close?.();
+  }
+}
+
+function printReport(r: RewardEvalReport): void {
+  const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
+  console.log(`${r.env} with ${r.model}`);
+  console.log(`  instruction:      ${r.instruction}`);
+  console.log(
+    `  views:            ${r.cameras.length ? `${r.cameras.join(', ')} at ${r.image_size}x${r.image_size}` : 'none (privileged state)'}`,
+  );
+  console.log(
+    `  VOC:              ${r.voc.mean.toFixed(3)} mean, ${r.voc.min.toFixed(3)} worst, over ${r.voc.demos} expert demos`,
+  );
+  console.log(
+    `  success accuracy: ${pct(r.success.accuracy)} (${r.success.positives} successful: ${pct(r.success.true_positive_rate)} detected; ` +
+      `${r.success.negatives} failed: ${pct(r.success.true_negative_rate)} rejected; rule: ${r.success.rule.consecutive} answers >= ${r.success.rule.threshold})`,
+  );
+  console.log(
+    `  latency:          p50 ${r.latency_ms.p50.toFixed(1)} ms, p95 ${r.latency_ms.p95.toFixed(1)} ms (one request at a time)`,
+  );
+  console.log(
+    `  throughput:       ${r.answers_per_s.toFixed(0)} answers/s (${r.images_per_s.toFixed(0)} images/s) batched, ${r.frames} frames`,
+  );
+  const bad = r.frames - r.answers.ok;
+  if (bad > 0) console.log(`  missing answers:  ${bad} (${JSON.stringify(r.answers)})`);
+}

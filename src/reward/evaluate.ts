@@ -1,0 +1,211 @@
+/**
+ * Judging a progress model on held-out episodes of one task, the way the literature does:
+ *  - value-order correlation (VOC): Spearman correlation between the model's progress and time along successful
+ *    expert demos (up to the step success first holds);
+ *  - success accuracy: the success rule (`SuccessDetector`) run on the model's answers over each episode of a
+ *    mix of expert demos and perturbed-expert episodes (mostly failures), against the simulator's success test.
+ * Episodes are recorded with a few steps of holding still after success, so "several steps above the threshold"
+ * is something a successful episode can show.
+ */
+import type { ManipulationEnv } from '../env/env.ts';
+import { recordEpisode, type DemoPolicy, type RecordedEpisode } from '../data/demos.ts';
+import type { ProgressImage, ProgressRequest, ProgressResponse } from './model.ts';
+import { spearman } from './metrics.ts';
+import type { OpenedModel } from './open-model.ts';
+import { RewardService } from './service.ts';
+import { DEFAULT_SUCCESS_RULE, SuccessDetector, type SuccessRule } from './success.ts';
+
+export interface RewardEvalOptions {
+  /** Expert demos, and as many perturbed episodes. */
+  episodes: number;
+  /** Episode e of the experts uses seed + e; perturbed ones seed + episodes + e. Keep away from training seeds. */
+  seed: number;
+  rule?: SuccessRule;
+  /** Steps recorded after success (holding still). Default: the rule's `consecutive` + 2. */
+  hold?: number;
+  /** Called after each recorded episode. */
+  onEpisode?: (done: number, total: number) => void;
+}
+
+export interface EpisodeEval {
+  seed: number;
+  policy: DemoPolicy;
+  steps: number;
+  success: boolean;
+  detected: boolean;
+  /** VOC of this episode (successful expert demos only). */
+  voc: number | null;
+  missing: number;
+}
+
+export interface RewardEvalReport {
+  env: string;
+  instruction: string;
+  model: string;
+  cameras: string[];
+  image_size: number;
+  episodes: { expert: number; perturbed: number };
+  voc: { mean: number; min: number; demos: number };
+  success: {
+    accuracy: number;
+    /** Successful episodes detected as such. */
+    true_positive_rate: number;
+    /** Failed episodes not detected as successful. */
+    true_negative_rate: number;
+    positives: number;
+    negatives: number;
+    rule: SuccessRule;
+  };
+  /** One request at a time, nothing queued: what a single query costs. */
+  latency_ms: { p50: number; p95: number };
+  /** Camera images scored per second with the service batching a backlog. */
+  images_per_s: number;
+  /** Answers per second, same conditions (the oracle scores states, not images). */
+  answers_per_s: number;
+  frames: number;
+  answers: Record<ProgressResponse['status'], number>;
+  per_episode: EpisodeEval[];
+}
+
+function viewsAt(
+  ep: RecordedEpisode,
+  t: number,
+  cameras: readonly string[],
+  size: number,
+): Record<string, ProgressImage> {
+  const frameBytes = cameras.length * size * size * 3;
+  const views: Record<string, ProgressImage> = {};
+  cameras.forEach((c, i) => {
+    const start = t * frameBytes + i * size * size * 3;
+    views[c] = { width: size, height: size, rgb: ep.frames.subarray(start, start + size * size * 3) };
+  });
+  return views;
+}
+
+function requestsOf(
+  ep: RecordedEpisode,
+  envId: number,
+  instruction: string,
+  cameras: readonly string[],
+  size: number,
+): ProgressRequest[] {
+  const start = viewsAt(ep, 0, cameras, size);
+  return ep.oracle.map((oracle, t) => ({
+    instruction,
+    views: viewsAt(ep, t, cameras, size),
+    anchors: { start },
+    envId,
+    episodeId: ep.seed,
+    step: t,
+    privileged: { progress: oracle },
+  }));
+}
+
+/** `env` must not terminate on success (see `holdEnvTask`), so the hold can be recorded. */
+export async function evaluateRewardModel(
+  env: ManipulationEnv,
+  opened: OpenedModel,
+  options: RewardEvalOptions,
+): Promise<RewardEvalReport> {
+  const rule = options.rule ?? DEFAULT_SUCCESS_RULE;
+  const hold = options.hold ?? rule.consecutive + 2;
+  const { cameras, size, model } = opened;
+  const instruction = env.task.instruction;
+  const plan: { policy: DemoPolicy; seed: number }[] = [];
+  for (let e = 0; e < options.episodes; e++) plan.push({ policy: 'expert', seed: options.seed + e });
+  for (let e = 0; e < options.episodes; e++)
+    plan.push({ policy: 'perturbed', seed: options.seed + options.episodes + e });
+
+  // Record everything first, so the throughput figure is the model's and not the simulator's.
+  const episodes = plan.map((p, i) => {
+    const ep = recordEpisode(env, p.policy, p.seed, { cameras, size, hold });
+    options.onEpisode?.(i + 1, plan.length);
+    return ep;
+  });
+
+  const service = new RewardService(model, { maxWaitMs: 1, timeoutMs: 120_000 });
+  try {
+    // Unloaded latency: a few single requests, each awaited before the next.
+    const probe = requestsOf(episodes[0]!, -1, instruction, cameras, size).slice(0, 12);
+    const single: number[] = [];
+    for (const req of probe) single.push((await service.submit(req)).latencyMs);
+
+    const t0 = performance.now();
+    const answers = await Promise.all(
+      episodes.map((ep, i) =>
+        Promise.all(requestsOf(ep, i, instruction, cameras, size).map((r) => service.submit(r))),
+      ),
+    );
+    const seconds = (performance.now() - t0) / 1000;
+    const frames = answers.reduce((a, x) => a + x.length, 0);
+
+    const status: Record<ProgressResponse['status'], number> = {
+      ok: 0,
+      parse_error: 0,
+      timeout: 0,
+      error: 0,
+    };
+    const perEpisode: EpisodeEval[] = episodes.map((ep, i) => {
+      const ans = answers[i]!;
+      for (const a of ans) status[a.status]++;
+      const detector = new SuccessDetector(rule);
+      for (const a of ans) detector.update(a);
+      let voc: number | null = null;
+      if (ep.policy === 'expert' && ep.successStep !== null) {
+        const upto = ans.slice(0, ep.successStep + 1);
+        // A missing answer has no place in an order: VOC is computed over the answered frames.
+        const pairs = upto.map((a, t) => [a.progress, t] as const).filter(([p]) => Number.isFinite(p));
+        const v = spearman(
+          pairs.map((p) => p[0]),
+          pairs.map((p) => p[1]),
+        );
+        voc = Number.isFinite(v) ? v : 0;
+      }
+      return {
+        seed: ep.seed,
+        policy: ep.policy,
+        steps: ep.steps,
+        success: ep.success,
+        detected: detector.detected,
+        voc,
+        missing: ans.filter((a) => a.status !== 'ok').length,
+      };
+    });
+    const vocs = perEpisode.flatMap((e) => (e.voc === null ? [] : [e.voc]));
+    const pos = perEpisode.filter((e) => e.success);
+    const neg = perEpisode.filter((e) => !e.success);
+    const correct = perEpisode.filter((e) => e.success === e.detected).length;
+    const sorted = [...single].sort((a, b) => a - b);
+    const pct = (q: number): number =>
+      sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+    return {
+      env: env.task.name,
+      instruction,
+      model: model.id,
+      cameras: [...cameras],
+      image_size: size,
+      episodes: { expert: options.episodes, perturbed: options.episodes },
+      voc: {
+        mean: vocs.length ? vocs.reduce((a, b) => a + b, 0) / vocs.length : NaN,
+        min: vocs.length ? Math.min(...vocs) : NaN,
+        demos: vocs.length,
+      },
+      success: {
+        accuracy: correct / perEpisode.length,
+        true_positive_rate: pos.length ? pos.filter((e) => e.detected).length / pos.length : NaN,
+        true_negative_rate: neg.length ? neg.filter((e) => !e.detected).length / neg.length : NaN,
+        positives: pos.length,
+        negatives: neg.length,
+        rule,
+      },
+      latency_ms: { p50: pct(0.5), p95: pct(0.95) },
+      images_per_s: (frames * cameras.length) / seconds,
+      answers_per_s: frames / seconds,
+      frames,
+      answers: status,
+      per_episode: perEpisode,
+    };
+  } finally {
+    await service.close();
+  }
+}
