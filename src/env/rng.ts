@@ -69,6 +69,31 @@ export class Rng {
   int(n: number): number {
     return Math.floor(this.random() * n);
   }
+
+  /**
+   * The whole generator state as plain numbers, for checkpoints: a generator given it by `setState` continues
+   * with exactly the numbers this one would have drawn (the cached second normal included).
+   */
+  getState(): RngState {
+    return { a: this.a, b: this.b, c: this.c, d: this.d, spare: this.spare ?? null };
+  }
+
+  setState(state: RngState): void {
+    this.a = state.a | 0;
+    this.b = state.b | 0;
+    this.c = state.c | 0;
+    this.d = state.d | 0;
+    this.spare = state.spare ?? undefined;
+  }
+}
+
+/** Generator state from `Rng.getState`: the four sfc32 words and the cached normal (null when none). */
+export interface RngState {
+  a: number;
+  b: number;
+  c: number;
+  d: number;
+  spare: number | null;
 }
 
 /** A seed from the OS's entropy, for resets without a seed (as Gymnasium does). */
