@@ -313,6 +313,16 @@ export class ManipulationEnv {
     return { reward, terminated, truncated, success };
   }
 
+  /**
+   * The sum of the task's dense terms for the latest step (0 for tasks without them): the hand-designed reward
+   * of the `dense` baseline, never part of progress shaping.
+   */
+  denseReward(): number {
+    let sum = 0;
+    for (const v of Object.values(this.terms)) sum += v;
+    return sum;
+  }
+
   /** The scripted expert's action for the current state, in this env's action mode. */
   expertAction(out: Float32Array = new Float32Array(this.actDim)): Float32Array {
     this.checkOpen();

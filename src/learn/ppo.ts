@@ -19,7 +19,7 @@
  * truncated, to bootstrap). With `next-step` autoreset the reset steps would be fake transitions in the buffer.
  */
 import { Rng, type RngState } from '../env/rng.ts';
-import { InvalidArgument, ProgressBridgeError } from '../sim/errors.ts';
+import { InvalidArgument, RolloutOrderError } from '../sim/errors.ts';
 import { Adam, clipGradNorm, type AdamState } from './adam.ts';
 import { computeGae } from './gae.ts';
 import {
@@ -30,6 +30,9 @@ import {
 } from './normalizers.ts';
 import { ActorCritic } from './policy.ts';
 import { ppoLoss, ppoLossGrads, type PpoLossGrads } from './ppo-loss.ts';
+
+// Defined with the other error classes; re-exported for callers that import it from the learner.
+export { RolloutOrderError } from '../sim/errors.ts';
 
 export interface PpoConfig {
   /** Adam learning rate at the start of training (annealed linearly to 0 when `annealLr`). */
@@ -208,13 +211,6 @@ export function checkPpoConfig(overrides: Partial<PpoConfig> = {}): PpoConfig {
   return cfg;
 }
 
-/** A learner method called out of order (act twice without observe, update before the rollout is full, ...). */
-export class RolloutOrderError extends ProgressBridgeError {
-  constructor(message: string) {
-    super('ROLLOUT_ORDER', message);
-  }
-}
-
 export interface PpoLearnerOptions {
   obsDim: number;
   actDim: number;
@@ -223,6 +219,12 @@ export interface PpoLearnerOptions {
   /** Seed of the learner's Rng: initial weights, action noise and minibatch shuffling. */
   seed: number;
   config?: Partial<PpoConfig>;
+  /**
+   * Rewards arrive after the rollout rather than with each step (progress shaping: a model's answers come in
+   * late, and the shaped reward of a step needs the potential of the state after it). `observe` then takes no
+   * rewards, and `setRolloutRewards` must give all of them before `update`.
+   */
+  deferredRewards?: boolean;
 }
 
 /** What `act` returns: views into the rollout row just filled (valid until the next update). */
@@ -237,8 +239,8 @@ export interface ActResult {
 
 /** The env's answer to the actions of the latest `act`. */
 export interface StepFeedback {
-  /** [N] rewards (raw; the learner scales them when `normReward`). */
-  rewards: ArrayLike<number>;
+  /** [N] rewards (raw; the learner scales them when `normReward`). Absent with `deferredRewards`. */
+  rewards?: ArrayLike<number>;
   /** [N] nonzero/true where the episode reached a true end of the MDP. */
   terminated: ArrayLike<number | boolean>;
   /** [N] nonzero/true where the episode was cut short (time limit, disconnect). */
@@ -309,6 +311,8 @@ export class PpoLearner {
 
   private t = 0;
   private awaitingFeedback = false;
+  readonly deferredRewards: boolean;
+  private rewardsSet = false;
   private readonly batchSize: number;
   private readonly minibatchSize: number;
   // Rollout buffers, [T, N, ...] row-major; obs are stored normalised, as the networks saw them.
@@ -343,6 +347,7 @@ export class PpoLearner {
 
   constructor(options: PpoLearnerOptions) {
     const { obsDim, actDim, numEnvs, seed } = options;
+    this.deferredRewards = options.deferredRewards ?? false;
     if (!Number.isInteger(numEnvs) || numEnvs < 1) {
       throw new InvalidArgument('numEnvs', `must be a positive integer, got ${numEnvs}`);
     }
@@ -463,16 +468,26 @@ export class PpoLearner {
   observe(feedback: StepFeedback): void {
     if (!this.awaitingFeedback) throw new RolloutOrderError('observe() called without a preceding act()');
     const N = this.numEnvs;
+    const rewards = feedback.rewards;
+    if (this.deferredRewards !== (rewards === undefined)) {
+      throw new InvalidArgument(
+        'rewards',
+        this.deferredRewards
+          ? 'this learner takes rewards after the rollout (deferredRewards): use setRolloutRewards()'
+          : 'required',
+      );
+    }
     for (const key of ['rewards', 'terminated', 'truncated'] as const) {
-      if (feedback[key].length !== N) {
-        throw new InvalidArgument(key, `expected ${N} values (one per env), got ${feedback[key].length}`);
+      const a = feedback[key];
+      if (a !== undefined && a.length !== N) {
+        throw new InvalidArgument(key, `expected ${N} values (one per env), got ${a.length}`);
       }
     }
     // Validate everything before writing anything, so a rejected call leaves the rollout and statistics as they were.
     let bootstrap = false;
     for (let n = 0; n < N; n++) {
-      if (!Number.isFinite(feedback.rewards[n])) {
-        throw new InvalidArgument('rewards', `must be finite, got ${feedback.rewards[n]} for env ${n}`);
+      if (rewards && !Number.isFinite(rewards[n])) {
+        throw new InvalidArgument('rewards', `must be finite, got ${rewards[n]} for env ${n}`);
       }
       if (feedback.truncated[n] && !feedback.terminated[n]) bootstrap = true;
     }
@@ -491,12 +506,7 @@ export class PpoLearner {
       this.truncated[o + n] = feedback.truncated[n] ? 1 : 0;
       this.finalValues[o + n] = 0;
     }
-    const rewardsRow = this.rewards.subarray(o, o + N);
-    if (this.config.normReward) {
-      this.rewardScaler.scale(feedback.rewards, feedback.terminated, feedback.truncated, rewardsRow);
-    } else {
-      for (let n = 0; n < N; n++) rewardsRow[n] = feedback.rewards[n]!;
-    }
+    if (rewards) this.storeRewards(this.t, rewards);
     if (bootstrap) {
       const values = this.criticValues(feedback.finalObs!, N);
       for (let n = 0; n < N; n++) {
@@ -505,6 +515,55 @@ export class PpoLearner {
     }
     this.awaitingFeedback = false;
     this.t++;
+  }
+
+  /** Row t of the rollout's rewards from raw ones, scaled in time order as they would have been step by step. */
+  private storeRewards(t: number, raw: ArrayLike<number>): void {
+    const N = this.numEnvs;
+    const o = t * N;
+    const row = this.rewards.subarray(o, o + N);
+    if (this.config.normReward) {
+      this.rewardScaler.scale(
+        raw,
+        this.terminated.subarray(o, o + N),
+        this.truncated.subarray(o, o + N),
+        row,
+      );
+    } else {
+      for (let n = 0; n < N; n++) row[n] = raw[n]!;
+    }
+  }
+
+  /**
+   * All rewards of the full rollout, [T, N] raw, for a learner with `deferredRewards`; call once between the
+   * last `observe` and `update`.
+   */
+  setRolloutRewards(raw: ArrayLike<number>): void {
+    if (!this.deferredRewards) {
+      throw new RolloutOrderError('setRolloutRewards() is for learners created with deferredRewards');
+    }
+    const { numSteps } = this.config;
+    if (this.t !== numSteps || this.awaitingFeedback) {
+      throw new RolloutOrderError(
+        `setRolloutRewards() needs a full rollout of ${numSteps} steps, have ${this.t}`,
+      );
+    }
+    if (this.rewardsSet) throw new RolloutOrderError('setRolloutRewards() called twice for one rollout');
+    const N = this.numEnvs;
+    if (raw.length !== numSteps * N) {
+      throw new InvalidArgument('rewards', `expected ${numSteps * N} values ([T, N]), got ${raw.length}`);
+    }
+    for (let i = 0; i < raw.length; i++) {
+      if (!Number.isFinite(raw[i])) {
+        throw new InvalidArgument(
+          'rewards',
+          `must be finite, got ${raw[i]} at step ${Math.floor(i / N)}, env ${i % N}`,
+        );
+      }
+    }
+    const all = Float64Array.from(raw);
+    for (let t = 0; t < numSteps; t++) this.storeRewards(t, all.subarray(t * N, (t + 1) * N));
+    this.rewardsSet = true;
   }
 
   /**
@@ -547,6 +606,9 @@ export class PpoLearner {
     if (this.awaitingFeedback) throw new RolloutOrderError('update() called between act() and observe()');
     if (this.t !== cfg.numSteps) {
       throw new RolloutOrderError(`update() needs a full rollout of ${cfg.numSteps} steps, have ${this.t}`);
+    }
+    if (this.deferredRewards && !this.rewardsSet) {
+      throw new RolloutOrderError('update() needs the rollout rewards first: call setRolloutRewards()');
     }
     if (!(progress >= 0 && progress <= 1))
       throw new InvalidArgument('progress', `must be in [0, 1], got ${progress}`);
@@ -648,6 +710,7 @@ export class PpoLearner {
     }
 
     this.t = 0;
+    this.rewardsSet = false;
     this.updates++;
     return {
       policyLoss: sums.policyLoss / steps,
@@ -709,6 +772,7 @@ export class PpoLearner {
     this.rng.setState(state.rng);
     this.updates = state.updates;
     this.t = 0;
+    this.rewardsSet = false;
     this.awaitingFeedback = false;
   }
 

@@ -49,6 +49,10 @@ export interface SharedViews {
   resetSeeds: Float64Array;
   /** Per-env 1 = reset this env in the next Reset command. */
   resetMask: Uint8Array;
+  /** Privileged stage progress of the state returned (NaN where the task has none): the oracle ablation. */
+  progress: Float64Array;
+  /** Sum of the task's hand-designed dense terms for the step (0 at a reset): the dense-reward baseline. */
+  dense: Float64Array;
   /** Image observations, [numEnvs, cameras, size, size, 3]. */
   images: Uint8Array;
 }
@@ -75,6 +79,8 @@ export function sharedBytes(l: SharedLayout): { total: number; offsets: Record<k
     finalEpisodeStep: 4 * n,
     resetSeeds: 8 * n,
     resetMask: n,
+    progress: 8 * n,
+    dense: 8 * n,
     images: n * l.imageBytes,
   };
   const offsets = {} as Record<keyof SharedViews, number>;
@@ -104,6 +110,8 @@ export function sharedViews(buffer: SharedArrayBuffer, l: SharedLayout): SharedV
     finalEpisodeStep: new Int32Array(buffer, o.finalEpisodeStep, n),
     resetSeeds: new Float64Array(buffer, o.resetSeeds, n),
     resetMask: new Uint8Array(buffer, o.resetMask, n),
+    progress: new Float64Array(buffer, o.progress, n),
+    dense: new Float64Array(buffer, o.dense, n),
     images: new Uint8Array(buffer, o.images, n * l.imageBytes),
   };
 }

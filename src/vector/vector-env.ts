@@ -73,6 +73,10 @@ export interface VectorInfo {
   is_success: Uint8Array;
   /** Control steps into the current episode (after the step). */
   episode_step: Int32Array;
+  /** Privileged stage progress of the returned state (the oracle ablation only); NaN where the task has none. */
+  progress: Float64Array;
+  /** The task's hand-designed dense reward for the step (the dense baseline only; 0 after a reset). */
+  dense_reward: Float64Array;
   /** same-step mode only: last observations of episodes that ended this step, [N * obsDim]. */
   final_obs?: Float32Array;
   _final_obs?: Uint8Array;
@@ -370,7 +374,12 @@ export class VectorEnv {
 
   private info(withFinal: boolean): VectorInfo {
     const v = this.views;
-    const info: VectorInfo = { is_success: v.success.slice(), episode_step: v.episodeStep.slice() };
+    const info: VectorInfo = {
+      is_success: v.success.slice(),
+      episode_step: v.episodeStep.slice(),
+      progress: v.progress.slice(),
+      dense_reward: v.dense.slice(),
+    };
     if (withFinal) {
       info.final_obs = v.finalObs.slice();
       info._final_obs = v.final.slice();

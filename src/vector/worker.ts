@@ -76,6 +76,8 @@ async function main(): Promise<void> {
     envs[k]!.resetInto(v.obs, i * obsDim, seed);
     renderImages(k);
     pendingReset[k] = 0;
+    v.progress[i] = envs[k]!.oracleProgress() ?? NaN;
+    v.dense[i] = 0;
     v.rewards[i] = 0;
     v.terminated[i] = 0;
     v.truncated[i] = 0;
@@ -116,7 +118,10 @@ async function main(): Promise<void> {
       v.truncated[i] = flags.truncated ? 1 : 0;
       v.success[i] = flags.success ? 1 : 0;
       v.episodeStep[i] = env.episodeStep;
+      v.dense[i] = env.denseReward();
       if (flags.terminated || flags.truncated) ended(k, i);
+      // After a same-step reset this is the new episode's first state, like the observation.
+      v.progress[i] = env.oracleProgress() ?? NaN;
       // Images match the observation returned: the last state of an ended episode, or (same-step) the new one.
       renderImages(k);
     }
