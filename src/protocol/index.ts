@@ -1,0 +1,6 @@
+/** The progress-bridge wire protocol: messages, schemas, tensors, codec and error codes. */
+export * from './codec.ts';
+export * from './errors.ts';
+export * from './messages.ts';
+export * from './schema.ts';
+export * from './tensor.ts';
