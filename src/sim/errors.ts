@@ -158,6 +158,13 @@ export class OnnxSignatureMismatch extends ProgressBridgeError {
   }
 }
 
+/** A PPO learner method called out of order (act twice without observe, update before the rollout is full, ...). */
+export class RolloutOrderError extends ProgressBridgeError {
+  constructor(message: string) {
+    super('ROLLOUT_ORDER', message);
+  }
+}
+
 /** How a call to a remote model server failed (see `RemoteModelError`). */
 export type RemoteFailure = 'timeout' | 'network' | 'http' | 'bad_response' | 'mismatch' | 'closed';
 
@@ -192,6 +199,7 @@ const CLASS_BY_CODE: Record<string, { prototype: ProgressBridgeError; name: stri
   CHECKPOINT_CORRUPT: CheckpointCorrupt,
   INVALID_ONNX_MODEL: InvalidOnnxModel,
   ONNX_SIGNATURE_MISMATCH: OnnxSignatureMismatch,
+  ROLLOUT_ORDER: RolloutOrderError,
 };
 
 /**

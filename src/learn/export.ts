@@ -1,0 +1,81 @@
+/**
+ * A trained PpoLearner as a deployable ONNX policy (signature and metadata: docs/onnx-policy.md): raw observation
+ * in, the actor's mean action out, with the learner's observation normalisation folded into the graph.
+ *
+ * Actions are clipped to the action space by default ([-1, 1], every env of ours): the envs clip what they are
+ * sent anyway, so the clip changes nothing an env sees, and a rig or tool that runs the file gets commands that
+ * are always in range. Compared with `learner.predict(obs, B, { deterministic: true })`, the output is that mean
+ * clipped to the bounds (identical wherever the mean is inside them; equal to predict with `actionBounds: null`).
+ */
+import { exportPolicyOnnx, type MlpLayer, type PolicyExportSpec } from '../onnx/index.ts';
+import { InvalidArgument } from '../sim/errors.ts';
+import type { PpoLearner } from './ppo.ts';
+
+export interface ExportLearnerOptions {
+  /** Extra metadata_props (env id, seed, step, run id...); must not reuse a key the exporter writes. */
+  metadata?: Record<string, string>;
+  /** [obs_dim] names of the observation entries, stored as the JSON array `obs_names`. */
+  obsNames?: readonly string[];
+  /** [act_dim] names of the action entries, stored as the JSON array `act_names`. */
+  actNames?: readonly string[];
+  /** Bounds the action is clipped to: default [-1, 1]; null leaves the mean unclipped. */
+  actionBounds?: { low: number | ArrayLike<number>; high: number | ArrayLike<number> } | null;
+}
+
+/** The export spec of the learner's current actor and observation statistics (copies, safe to keep). */
+export function learnerPolicySpec(learner: PpoLearner, options: ExportLearnerOptions = {}): PolicyExportSpec {
+  const { obsDim, actDim } = learner;
+  const actor = learner.model.actor;
+  const last = actor.layers.length - 1;
+  const layers: MlpLayer[] = actor.layers.map((layer, i) => ({
+    W: layer.W.slice(),
+    b: layer.b.slice(),
+    activation: i === last ? 'none' : actor.activation,
+  }));
+  const norm = learner.obsNorm;
+  let obsMean: Float64Array;
+  let obsStd: Float64Array;
+  let obsClip: number;
+  if (learner.config.normObs) {
+    obsMean = norm.rms.mean.slice();
+    // sqrt(var + eps) in float64 and rounded once, as the learner computes it, rather than from a float32 var.
+    obsStd = norm.rms.var.map((v) => Math.sqrt(v + norm.eps));
+    obsClip = norm.clip;
+  } else {
+    obsMean = new Float64Array(obsDim);
+    obsStd = new Float64Array(obsDim).fill(1);
+    obsClip = Infinity;
+  }
+  const metadata: Record<string, string> = { ...options.metadata };
+  const names = (field: 'obsNames' | 'actNames', key: string, n: number): void => {
+    const list = options[field];
+    if (list === undefined) return;
+    if (list.length !== n || !list.every((s) => typeof s === 'string')) {
+      throw new InvalidArgument(field, `expected ${n} strings, got ${list.length} entries`);
+    }
+    if (key in metadata) throw new InvalidArgument(`metadata.${key}`, `is written from ${field}`);
+    metadata[key] = JSON.stringify(list);
+  };
+  names('obsNames', 'obs_names', obsDim);
+  names('actNames', 'act_names', actDim);
+  const bounds = options.actionBounds === undefined ? { low: -1, high: 1 } : options.actionBounds;
+  return {
+    obsDim,
+    actDim,
+    layers,
+    obsMean,
+    obsStd,
+    obsClip,
+    ...(bounds ? { actionLow: bounds.low, actionHigh: bounds.high } : {}),
+    metadata,
+  };
+}
+
+/** Writes the learner's policy to `path` as ONNX, atomically. */
+export async function exportLearnerPolicy(
+  learner: PpoLearner,
+  path: string,
+  options: ExportLearnerOptions = {},
+): Promise<void> {
+  await exportPolicyOnnx(learnerPolicySpec(learner, options), path);
+}
