@@ -70,6 +70,8 @@ export interface RolloutRewardsOptions {
   imageSize: number;
   /** Query the model every `stride` control steps of an episode (the reset state always); hold in between. */
   stride: number;
+  /** Each answer as it arrives (live displays): env, episode id, state index in the episode, Phi or NaN. */
+  onAnswer?: (env: number, episode: number, state: number, phi: number) => void;
 }
 
 export class RolloutRewards {
@@ -88,6 +90,11 @@ export class RolloutRewards {
     this.sparse = new Float64Array(o.numSteps * o.numEnvs);
     this.terminated = new Uint8Array(o.numSteps * o.numEnvs);
     this.truncated = new Uint8Array(o.numSteps * o.numEnvs);
+  }
+
+  /** The id of env n's current episode (as given to the reward service and `onAnswer`). */
+  episodeOf(n: number): number {
+    return this.current[n]?.id ?? -1;
   }
 
   /** Whether rewards need the model at all. */
@@ -126,6 +133,7 @@ export class RolloutRewards {
       else this.counts.missing++;
       // Taken only while the state is not yet fixed; afterwards a late answer changes nothing.
       ep.potentials.record(state, answer.status === 'ok' ? answer.progress : NaN);
+      this.o.onAnswer?.(n, ep.id, state, answer.status === 'ok' ? answer.progress : NaN);
     });
     this.waiters.add(done);
     void done.finally(() => this.waiters.delete(done));

@@ -29,6 +29,10 @@ export interface SharedLayout {
   workers: number;
   /** Bytes of camera images per sub-env (all image cameras, [size, size, 3] each); 0 without images. */
   imageBytes: number;
+  /** Sub-envs 0..poseEnvs-1 publish their body poses (for live viewers); 0 for none. */
+  poseEnvs: number;
+  /** Bodies per model (world included), for the pose arrays. */
+  nbody: number;
 }
 
 export interface SharedViews {
@@ -55,6 +59,8 @@ export interface SharedViews {
   dense: Float64Array;
   /** Image observations, [numEnvs, cameras, size, size, 3]. */
   images: Uint8Array;
+  /** Body poses of the first `poseEnvs` sub-envs, [poseEnvs, nbody, 7]: x, y, z, then quaternion w, x, y, z. */
+  poses: Float32Array;
 }
 
 function align8(n: number): number {
@@ -82,6 +88,7 @@ export function sharedBytes(l: SharedLayout): { total: number; offsets: Record<k
     progress: 8 * n,
     dense: 8 * n,
     images: n * l.imageBytes,
+    poses: 4 * 7 * l.poseEnvs * l.nbody,
   };
   const offsets = {} as Record<keyof SharedViews, number>;
   let at = 0;
@@ -113,6 +120,7 @@ export function sharedViews(buffer: SharedArrayBuffer, l: SharedLayout): SharedV
     progress: new Float64Array(buffer, o.progress, n),
     dense: new Float64Array(buffer, o.dense, n),
     images: new Uint8Array(buffer, o.images, n * l.imageBytes),
+    poses: new Float32Array(buffer, o.poses, 7 * l.poseEnvs * l.nbody),
   };
 }
 
@@ -151,6 +159,7 @@ export type WorkerMessage =
       actDim: number;
       obsNames: string[];
       episodeSteps: number;
+      nbody: number;
       /** Image observation cameras and size, when the task declares or the options request them. */
       images?: { cameras: string[]; size: number };
     }

@@ -57,6 +57,8 @@ export interface VectorEnvOptions {
   envOptions?: EnvOptions;
   /** Return copies of observations (default true); false returns views valid until the next call. */
   copy?: boolean;
+  /** Sub-envs 0..poseEnvs-1 share their body poses after every step (`poses()`), for live viewers. Default 0. */
+  poseEnvs?: number;
 }
 
 export interface VectorResetOptions {
@@ -120,7 +122,7 @@ export class VectorEnv {
 
   private constructor(
     private readonly workers: Worker[],
-    layout: SharedLayout,
+    private readonly layout: SharedLayout,
     views: SharedViews,
     ready: Extract<WorkerMessage, { type: 'ready' }>,
     autoreset: AutoresetMode,
@@ -230,6 +232,8 @@ export class VectorEnv {
       actDim: ready[0]!.actDim,
       workers: workerCount,
       imageBytes: images ? images.cameras.length * images.size * images.size * 3 : 0,
+      poseEnvs: Math.min(numEnvs, Math.max(0, Math.floor(options.poseEnvs ?? 0))),
+      nbody: ready[0]!.nbody,
     };
     const buffer = new SharedArrayBuffer(sharedBytes(layout).total);
     const views = sharedViews(buffer, layout);
@@ -366,6 +370,27 @@ export class VectorEnv {
       images[camera] = out;
     });
     return { images };
+  }
+
+  /**
+   * Body poses of shown sub-env `env` (< poseEnvs) after the latest step: positions [nbody, 3] and quaternions
+   * [nbody, 4] (w, x, y, z), world frame, copied out of shared memory.
+   */
+  poses(env: number): { pos: Float32Array; quat: Float32Array } {
+    const { nbody, poseEnvs } = this.layout;
+    if (!Number.isInteger(env) || env < 0 || env >= poseEnvs) {
+      throw new InvalidArgument('env', `must be an integer in [0, ${poseEnvs - 1}] (poseEnvs), got ${env}`);
+    }
+    const pos = new Float32Array(nbody * 3);
+    const quat = new Float32Array(nbody * 4);
+    const src = this.views.poses;
+    for (let b = 0, at = env * nbody * 7; b < nbody; b++, at += 7) {
+      pos[3 * b] = src[at]!;
+      pos[3 * b + 1] = src[at + 1]!;
+      pos[3 * b + 2] = src[at + 2]!;
+      for (let j = 0; j < 4; j++) quat[4 * b + j] = src[at + 3 + j]!;
+    }
+    return { pos, quat };
   }
 
   private out(a: Float32Array): Float32Array {

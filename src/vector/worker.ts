@@ -46,6 +46,7 @@ async function main(): Promise<void> {
     actDim: first.actDim,
     obsNames: [...first.obsNames],
     episodeSteps: first.episodeSteps,
+    nbody: first.model.nbody,
     ...(first.imageObs
       ? { images: { cameras: [...first.imageObs.cameras], size: first.imageObs.size } }
       : {}),
@@ -71,10 +72,29 @@ async function main(): Promise<void> {
     }
   };
 
+  const { poseEnvs, nbody } = attach.layout;
+  /** Copies sub-env k's body poses into the shared pose array when it is one of the shown envs. */
+  const writePoses = (k: number): void => {
+    const i = init.start + k;
+    if (i >= poseEnvs) return;
+    const { xpos, xquat } = envs[k]!.data;
+    let at = i * nbody * 7;
+    for (let b = 0; b < nbody; b++, at += 7) {
+      v.poses[at] = xpos[3 * b];
+      v.poses[at + 1] = xpos[3 * b + 1];
+      v.poses[at + 2] = xpos[3 * b + 2];
+      v.poses[at + 3] = xquat[4 * b];
+      v.poses[at + 4] = xquat[4 * b + 1];
+      v.poses[at + 5] = xquat[4 * b + 2];
+      v.poses[at + 6] = xquat[4 * b + 3];
+    }
+  };
+
   /** Starts a new episode in sub-env k (global index i): its first observation, images, zeroed step results. */
   const startEpisode = (k: number, i: number, seed: number | undefined): void => {
     envs[k]!.resetInto(v.obs, i * obsDim, seed);
     renderImages(k);
+    writePoses(k);
     pendingReset[k] = 0;
     v.progress[i] = envs[k]!.oracleProgress() ?? NaN;
     v.dense[i] = 0;
@@ -124,6 +144,7 @@ async function main(): Promise<void> {
       v.progress[i] = env.oracleProgress() ?? NaN;
       // Images match the observation returned: the last state of an ended episode, or (same-step) the new one.
       renderImages(k);
+      writePoses(k);
     }
   };
 

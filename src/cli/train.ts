@@ -1,0 +1,253 @@
+/**
+ * `pbridge train`: PPO on a task with a progress-shaped (or baseline) reward, into a run directory; `--resume`
+ * continues a run from its checkpoint.
+ */
+import { basename, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DEFAULT_TASK } from '../env/registry.ts';
+import { exportLearnerPolicy } from '../learn/export.ts';
+import { loadLearnerCheckpoint, saveLearnerCheckpoint } from '../learn/checkpoint-io.ts';
+import type { PpoLearner } from '../learn/ppo.ts';
+import { InvalidArgument } from '../sim/errors.ts';
+import { RunDir } from '../train/run-dir.ts';
+import {
+  DEFAULT_TRAIN_PPO,
+  defaultTrainConfig,
+  train,
+  type TrainConfig,
+  type TrainCounters,
+  type TrainHooks,
+  type UpdateMetrics,
+} from '../train/trainer.ts';
+import { intOption } from './options.ts';
+import { bridgeOptions, startBridge } from './serve.ts';
+import type { BridgeServer } from '../bridge/server.ts';
+import { sceneFromModel } from '../bridge/scene-source.ts';
+import { makeEnv } from '../env/make.ts';
+import { resolveTask } from '../env/registry.ts';
+import { LiveView } from '../train/live-view.ts';
+import { parseRewardChoice } from '../train/reward-choice.ts';
+import type { VectorEnv } from '../vector/vector-env.ts';
+
+export const TRAIN_USAGE = `  train [--env push] [--reward default|oracle|sparse|dense|naive|progress|PATH.onnx|URL] [--steps 500000]
+        [--seed 0] [--envs 16] [--workers 2] [--query-stride 1] [--model default] [--run-dir runs/NAME]
+        [--resume runs/NAME] [--no-serve] [--port 8787] [--show-envs 4] [--json]
+                                                  train PPO with a progress-shaped reward, watched live in the
+                                                  browser; writes config, metrics.jsonl, checkpoints,
+                                                  policy.onnx and summary.json
+`;
+
+export interface TrainSummary {
+  run_dir: string;
+  env: string;
+  reward: string;
+  model: string | null;
+  steps: number;
+  updates: number;
+  success_rate: number;
+  return_mean: number;
+  wall_seconds: number;
+  steps_per_s: number;
+  policy: string;
+  stopped: boolean;
+}
+
+export interface TrainCliHooks {
+  /** Extra hooks (the live viewer attaches here). */
+  extra?: TrainHooks;
+  /** Where human progress goes (stderr); absent with --json. */
+  log?: (line: string) => void;
+}
+
+export async function cmdTrain(args: string[], cli: TrainCliHooks = {}): Promise<TrainSummary> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      env: { type: 'string' },
+      reward: { type: 'string' },
+      model: { type: 'string' },
+      steps: { type: 'string' },
+      seed: { type: 'string' },
+      envs: { type: 'string' },
+      workers: { type: 'string' },
+      'query-stride': { type: 'string' },
+      'checkpoint-every': { type: 'string' },
+      'run-dir': { type: 'string' },
+      resume: { type: 'string' },
+      providers: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      'no-serve': { type: 'boolean', default: false },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'show-envs': { type: 'string' },
+    },
+  });
+  let config: TrainConfig;
+  let dir: RunDir;
+  let resume: { learner: PpoLearner; counters: TrainCounters } | undefined;
+  if (values.resume) {
+    dir = new RunDir(values.resume);
+    if (!dir.hasCheckpoint()) {
+      throw new InvalidArgument(
+        '--resume',
+        `${values.resume} has no checkpoint (${basename(dir.checkpointPath)})`,
+      );
+    }
+    config = dir.readJson<TrainConfig>(dir.configPath);
+    const ck = await loadLearnerCheckpoint(dir.checkpointPath, {
+      numEnvs: config.numEnvs,
+      construct: { deferredRewards: true },
+    });
+    resume = { learner: ck.learner, counters: ck.extra as unknown as TrainCounters };
+    dir.trimMetrics(resume.counters.update);
+  } else {
+    const base = defaultTrainConfig();
+    config = defaultTrainConfig({
+      env: values.env ?? DEFAULT_TASK,
+      reward: values.reward ?? base.reward,
+      model: values.model ?? base.model,
+      steps: intOption('steps', values.steps, base.steps, 1, 1e10),
+      seed: intOption('seed', values.seed, base.seed, 0, 2 ** 31 - 1),
+      numEnvs: intOption('envs', values.envs, base.numEnvs, 1, 1024),
+      workers: intOption('workers', values.workers, base.workers, 1, 64),
+      queryStride: intOption('query-stride', values['query-stride'], base.queryStride, 1, 1000),
+      checkpointEvery: intOption(
+        'checkpoint-every',
+        values['checkpoint-every'],
+        base.checkpointEvery,
+        1,
+        1e6,
+      ),
+      ...(values.providers ? { providers: values.providers.split(',') } : {}),
+    });
+    config.workers = Math.min(config.workers, config.numEnvs);
+    const name = `${config.env.replace(/[^a-z0-9-]/gi, '_')}-${config.reward.replace(/[^a-z0-9-]/gi, '_')}-s${config.seed}`;
+    dir = new RunDir(values['run-dir'] ?? join('runs', name));
+    if (dir.hasCheckpoint()) {
+      throw new InvalidArgument(
+        '--run-dir',
+        `${dir.path} already holds a run; continue it with --resume ${dir.path} or choose another --run-dir`,
+      );
+    }
+    await dir.writeJson(dir.configPath, config);
+  }
+  const log = values.json ? undefined : (cli.log ?? ((line: string) => process.stderr.write(line)));
+  let stopRequested = false;
+  const onSigint = (): void => {
+    if (stopRequested) process.exit(130);
+    stopRequested = true;
+    log?.('\nstopping after this update (checkpoint kept); Ctrl-C again to quit at once\n');
+  };
+  process.on('SIGINT', onSigint);
+  const totalSteps = config.steps;
+  const t0 = performance.now();
+  const tty = Boolean(process.stderr.isTTY);
+  let lastLine = 0;
+  const hooks: TrainHooks = {
+    ...cli.extra,
+    shouldStop: () => stopRequested || (cli.extra?.shouldStop?.() ?? false),
+    onUpdate: async (m: UpdateMetrics, learner) => {
+      dir.appendMetrics(m);
+      await cli.extra?.onUpdate?.(m, learner);
+      if (!log) return;
+      const elapsed = (performance.now() - t0) / 1000;
+      const frac = Math.min(1, m.step / totalSteps);
+      const rate = (m.step - (resume?.counters.step ?? 0)) / elapsed;
+      const eta = rate > 0 ? (totalSteps - m.step) / rate : 0;
+      const line =
+        `${m.step}/${totalSteps} steps ${rate.toFixed(0)}/s  success ${(100 * m.success_rate).toFixed(0)}%  ` +
+        `return ${m.return_mean.toFixed(2)}  phi ${m.phi.mean.toFixed(2)}  eta ${formatTime(eta)}`;
+      if (tty) {
+        const width = 20;
+        const bar = '#'.repeat(Math.round(frac * width)).padEnd(width, '-');
+        log(`\r[${bar}] ${line} `);
+      } else if (elapsed - lastLine >= 10 || m.step >= totalSteps) {
+        lastLine = elapsed;
+        log(`${line}\n`);
+      }
+    },
+    onCheckpoint: async (learner, counters) => {
+      await saveLearnerCheckpoint(dir.checkpointPath, learner, { ...counters });
+      await cli.extra?.onCheckpoint?.(learner, counters);
+    },
+  };
+  let bridge: BridgeServer | undefined;
+  if (!values['no-serve']) {
+    // With --json, stdout carries only the summary: the viewer address goes to stderr.
+    bridge = await startBridge(bridgeOptions(values), values.json ? (l) => console.error(l) : undefined);
+    const shown = Math.min(config.numEnvs, intOption('show-envs', values['show-envs'], 4, 1, 64));
+    const sceneEnv = await makeEnv(await resolveTask(config.env));
+    const choice = parseRewardChoice(config.reward, config.model);
+    bridge.hub.setScene(
+      sceneFromModel(sceneEnv.mj, sceneEnv.model, {
+        name: `${config.env} (${config.reward})`,
+        instruction: sceneEnv.task.instruction,
+        envIds: Array.from({ length: shown }, (_, i) => i),
+      }),
+    );
+    const dt = sceneEnv.frameSkip * sceneEnv.model.opt.timestep;
+    sceneEnv.close();
+    const gamma = { ...DEFAULT_TRAIN_PPO, ...config.ppo }.gamma ?? 0.99;
+    // The cameras and size the model is fed are known once it is open; thumbnails use whatever the envs render.
+    let live: LiveView | undefined;
+    const makeLive = (venv: VectorEnv): LiveView => {
+      const spec = venv.imageObs;
+      live ??= new LiveView(bridge!.hub, shown, gamma, spec?.cameras ?? [], spec?.size ?? 0, dt);
+      return live;
+    };
+    hooks.poseEnvs = shown;
+    hooks.onReset = (venv, episodeOf, images) => makeLive(venv).reset(venv, episodeOf, images);
+    hooks.onStep = (venv, res, total, episodeOf) => makeLive(venv).step(venv, res, total, episodeOf);
+    if (choice.model) hooks.onAnswer = (env, episode, state, phi) => live?.answer(env, episode, state, phi);
+    const onUpdate = hooks.onUpdate!;
+    hooks.onUpdate = async (m, learner) => {
+      live?.update(m);
+      await onUpdate(m, learner);
+    };
+  }
+  try {
+    const result = await train(config, hooks, resume);
+    if (tty && log) log('\n');
+    await exportLearnerPolicy(result.learner, dir.policyPath, {
+      metadata: {
+        env: config.env,
+        reward: config.reward,
+        seed: String(config.seed),
+        step: String(result.counters.step),
+      },
+    });
+    const recent = result.counters.recent;
+    const summary: TrainSummary = {
+      run_dir: dir.path,
+      env: config.env,
+      reward: config.reward,
+      model: result.model ?? null,
+      steps: result.counters.step,
+      updates: result.counters.update,
+      success_rate: recent.length ? recent.filter((e) => e.success).length / recent.length : 0,
+      return_mean: recent.length ? recent.reduce((a, e) => a + e.return, 0) / recent.length : 0,
+      wall_seconds: result.wallSeconds,
+      steps_per_s: (result.counters.step - (resume?.counters.step ?? 0)) / result.wallSeconds,
+      policy: dir.policyPath,
+      stopped: result.stopped,
+    };
+    await dir.writeJson(dir.summaryPath, summary);
+    if (values.json) console.log(JSON.stringify(summary, null, 2));
+    else {
+      console.log(
+        `${summary.env} (${summary.reward}): ${summary.steps} steps in ${formatTime(summary.wall_seconds)}, ` +
+          `success ${(100 * summary.success_rate).toFixed(0)}% over the last ${recent.length} episodes -> ${summary.run_dir}`,
+      );
+    }
+    return summary;
+  } finally {
+    process.off('SIGINT', onSigint);
+    await bridge?.close();
+  }
+}
+
+function formatTime(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  const m = Math.floor(s / 60);
+  return m > 0 ? `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(0)}s`;
+}
