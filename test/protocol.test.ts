@@ -14,6 +14,8 @@ import {
   type MessageType,
   type ProtocolErrorCode,
 } from '../src/protocol/index.ts';
+import { LEARNER_EXAMPLES } from './learner-examples.ts';
+import { RIG_EXAMPLES } from './rig-examples.ts';
 
 const f32 = (...v: number[]): Float32Array => Float32Array.from(v);
 
@@ -128,6 +130,8 @@ const EXAMPLES: { [T in MessageType]: Extract<Message, { type: T }> } = {
     height: 2,
     data: Uint8Array.from([137, 80, 78, 71]),
   },
+  ...LEARNER_EXAMPLES,
+  ...RIG_EXAMPLES,
 };
 
 /** Tensors compare by dtype, shape and element values; everything else structurally. */

@@ -118,6 +118,21 @@ function handle(msg: Message): void {
     case 'welcome':
     case 'hello':
     case 'subscribe':
+    case 'vec_open':
+    case 'vec_opened':
+    case 'vec_reset':
+    case 'vec_reset_result':
+    case 'vec_step':
+    case 'vec_step_result':
+    case 'vec_close':
+    case 'vec_closed':
+    case 'rig_ready':
+    case 'rig_obs':
+    case 'rig_action':
+    case 'rig_reset':
+    case 'rig_mark':
+    case 'rig_episode':
+      // Learner and rig traffic: never sent to viewers.
       return;
     default: {
       const never: never = msg;

@@ -12,6 +12,7 @@ import {
   type Message,
   type MessageOf,
   type MessageType,
+  type RigSpec,
   type Role,
   type Welcome,
 } from '../protocol/index.ts';
@@ -25,6 +26,8 @@ export interface ConnectOptions {
   protocols?: string[];
   /** Origin header, as a browser would send it. */
   origin?: string;
+  /** Role `rig`: the spec sent in hello (src/protocol/rig.ts). */
+  rig?: RigSpec;
   /** Give up waiting for `welcome` after this long (default 10000 ms). */
   timeoutMs?: number;
 }
@@ -91,6 +94,7 @@ export class BridgeClient {
         const hello: MessageOf<'hello'> = { type: 'hello', role: options.role };
         if (options.token !== undefined) hello.token = options.token;
         if (options.client !== undefined) hello.client = options.client;
+        if (options.rig !== undefined) hello.rig = options.rig;
         client.send(hello);
         resolve(client);
       });

@@ -33,6 +33,8 @@ import {
 } from '../protocol/index.ts';
 import { generateToken, isLoopback, originAllowed, tokensEqual } from './auth.ts';
 import { Hub, type HubOptions } from './hub.ts';
+import { LearnerHost, type LearnerOptions } from './learner/host.ts';
+import { RigHost, type RigConnection, type RigHostOptions } from './rig/host.ts';
 import { serveStatic } from './static.ts';
 
 export interface BridgeOptions extends HubOptions {
@@ -62,6 +64,10 @@ export interface BridgeOptions extends HubOptions {
   telemetryMs?: number;
   /** Log lines (connections, refusals); default silent. */
   log?: (line: string) => void;
+  /** Remote learners: limits, extra tasks and models they may use (src/bridge/learner/host.ts). */
+  learner?: LearnerOptions;
+  /** The rig role: episode store, policy, reward model (src/bridge/rig/host.ts). Without it rigs are refused. */
+  rig?: RigHostOptions;
 }
 
 export interface ConnectionStats {
@@ -110,6 +116,11 @@ class Session {
 
 export class BridgeServer {
   readonly hub: Hub;
+  /** Env batches of remote learners. */
+  readonly learners: LearnerHost;
+  /** Connected rigs, when the server serves them (`rig` option). */
+  readonly rigs: RigHost | undefined;
+  private readonly rigSessions = new Map<Session, RigConnection>();
   readonly token: string;
   /** True when the token was generated here: the caller should print it (or the viewer URL that carries it). */
   readonly tokenGenerated: boolean;
@@ -138,6 +149,8 @@ export class BridgeServer {
 
   private constructor(options: BridgeOptions) {
     this.hub = new Hub(options);
+    this.learners = new LearnerHost(options.learner, options.log);
+    this.rigs = options.rig ? new RigHost({ log: options.log, ...options.rig }) : undefined;
     this.host = options.host ?? '127.0.0.1';
     this.loopbackOnly = isLoopback(this.host);
     const envToken = process.env.PBRIDGE_TOKEN;
@@ -221,6 +234,8 @@ export class BridgeServer {
   }
 
   async close(): Promise<void> {
+    // Before the sockets close, so running rig episodes end as server_shutdown rather than disconnect.
+    await this.rigs?.close();
     clearInterval(this.tickTimer);
     clearInterval(this.heartbeatTimer);
     for (const s of this.sessions.values()) {
@@ -230,6 +245,7 @@ export class BridgeServer {
     // Give close frames a moment, then cut whatever is left (a non-reading peer never completes the close).
     await new Promise((r) => setTimeout(r, 50));
     for (const s of this.sessions.values()) s.ws.terminate();
+    await this.learners.close();
     this.wss.close();
     await new Promise<void>((resolve) => {
       this.http.close(() => resolve());
@@ -316,6 +332,14 @@ export class BridgeServer {
     ws.on('close', () => {
       clearTimeout(session.helloTimer);
       this.sessions.delete(ws);
+      // A learner's envs are freed with its connection, whatever the reason it ended.
+      void this.learners.disconnect(session.id);
+      const rig = this.rigSessions.get(session);
+      if (rig) {
+        // A rig's running episode is truncated, never terminated, and everything it sent is kept.
+        this.rigSessions.delete(session);
+        void this.rigs!.detach(rig);
+      }
       this.countViewers();
     });
   }
@@ -327,6 +351,7 @@ export class BridgeServer {
         ? data
         : Buffer.from(data);
     let ref: string | undefined;
+    let req: number | undefined;
     try {
       if (!isBinary)
         throw new ProtocolError(
@@ -342,11 +367,14 @@ export class BridgeServer {
       const raw = decodeRaw(bytes);
       const t = (raw as { type?: unknown } | null)?.type;
       if (typeof t === 'string') ref = t.slice(0, 64);
+      // Echoed so a learner with calls on several env batches knows which one a refusal answers.
+      const r = (raw as { req?: unknown } | null)?.req;
+      if (typeof r === 'number' && Number.isSafeInteger(r) && r >= 0) req = r;
       const msg = Message.parse(raw);
       this.dispatch(session, msg);
     } catch (err) {
       if (err instanceof ProtocolError) {
-        this.sendStatus(session, 'error', err, ref);
+        this.sendStatus(session, 'error', err, ref, req);
         if (err.code === 'AUTH_REQUIRED' || err.code === 'AUTH_FAILED')
           session.ws.close(CLOSE.UNAUTHORIZED, err.code);
         else if (!session.role && ref === 'hello')
@@ -393,9 +421,27 @@ export class BridgeServer {
       case 'thumbnail':
         this.hub.apply(msg);
         return;
+      case 'vec_open':
+      case 'vec_reset':
+      case 'vec_step':
+      case 'vec_close':
+        this.learners.handle({ id: session.id, send: (m) => this.send(session, m) }, msg);
+        return;
+      case 'rig_obs':
+      case 'rig_reset':
+      case 'rig_mark':
+        this.rigSessions.get(session)!.submit(msg, performance.now());
+        return;
       case 'welcome':
       case 'status':
       case 'telemetry':
+      case 'vec_opened':
+      case 'vec_reset_result':
+      case 'vec_step_result':
+      case 'vec_closed':
+      case 'rig_ready':
+      case 'rig_action':
+      case 'rig_episode':
         // SENDERS lists only the server for these; reaching here means that table and this switch disagree.
         throw new ProtocolError('NOT_ALLOWED', `${msg.type} is sent by the server only`);
       default: {
@@ -426,9 +472,12 @@ export class BridgeServer {
         'token',
       );
     }
+    if (hello.role === 'rig') this.checkRig(hello);
     clearTimeout(session.helloTimer);
     session.role = hello.role;
-    if (hello.role === 'publisher') session.maxMessageBytes = this.opts.maxPayload;
+    if (hello.role === 'rig') session.maxMessageBytes = this.opts.maxPayload;
+    if (hello.role === 'publisher' || hello.role === 'learner')
+      session.maxMessageBytes = this.opts.maxPayload;
     this.opts.log(
       `session ${session.id} (${session.remote}) is a ${hello.role}${hello.client ? ` (${hello.client})` : ''}`,
     );
@@ -440,6 +489,7 @@ export class BridgeServer {
       rateHz: this.rateHz,
       maxMessageBytes: session.maxMessageBytes,
     });
+    if (hello.role === 'rig') this.attachRig(session, hello);
     if (hello.role === 'viewer') {
       // Late joiners get recent history of the run, not all of it.
       session.episodesNext = Math.max(this.hub.episodes.base, this.hub.episodes.end - 2000);
@@ -447,6 +497,28 @@ export class BridgeServer {
       this.countViewers();
       // The first data goes out on the next tick, which gives a `subscribe` sent right after hello time to land.
     }
+  }
+
+  /** Refuses (before the role is set, so the connection closes with 4400) a rig this server cannot serve. */
+  private checkRig(hello: Hello): void {
+    if (!this.rigs)
+      throw new ProtocolError('NOT_ALLOWED', 'this server was started without rig support', 'role');
+    if (!hello.rig)
+      throw new ProtocolError('MISSING_FIELD', 'the rig role declares its spec in hello.rig', 'rig');
+    this.rigs.check(hello.rig);
+  }
+
+  private attachRig(session: Session, hello: Hello): void {
+    const rig = this.rigs!.attach(
+      {
+        id: session.id,
+        send: (m) => this.send(session, m),
+        status: (level, err, ref) => this.sendStatus(session, level, err, ref),
+        close: (code, reason) => session.ws.close(code, reason),
+      },
+      hello.rig!,
+    );
+    this.rigSessions.set(session, rig);
   }
 
   private onSubscribe(session: Session, msg: Subscribe): void {
@@ -470,10 +542,19 @@ export class BridgeServer {
     if (session.ws.readyState === WebSocket.OPEN) session.ws.send(bytes, { binary: true });
   }
 
-  private sendStatus(session: Session, level: Status['level'], err: ProtocolError, ref?: string): void {
-    const status: Status = { type: 'status', level, code: err.code, message: err.message };
-    if (err.path) status.path = err.path;
+  private sendStatus(
+    session: Session,
+    level: Status['level'],
+    err: ProtocolError,
+    ref?: string,
+    req?: number,
+  ): void {
+    // Messages and paths echo peer input (an unknown type, a field name): cut them to what Status allows, or the
+    // peer could not even read the refusal.
+    const status: Status = { type: 'status', level, code: err.code, message: err.message.slice(0, 4096) };
+    if (err.path) status.path = err.path.slice(0, 512);
     if (ref) status.ref = ref;
+    if (req !== undefined) status.req = req;
     this.send(session, status);
   }
 

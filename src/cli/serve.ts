@@ -7,6 +7,8 @@
 import { parseArgs } from 'node:util';
 import { basename } from 'node:path';
 import { BridgeServer } from '../bridge/server.ts';
+import type { RigHostOptions } from '../bridge/rig/host.ts';
+import { RIG_SERVE_OPTIONS, RIG_SERVE_USAGE, rigServeOptions } from './rig.ts';
 import { PoseReader, sceneFromModel } from '../bridge/scene-source.ts';
 import { ensureViewerBuilt } from '../bridge/viewer-build.ts';
 import type { ManipulationEnv } from '../env/env.ts';
@@ -24,7 +26,7 @@ import type { BuiltinPolicy } from './rollout.ts';
 
 export const SERVE_USAGE = `  serve [--port 8787] [--host 127.0.0.1] [--rate 30]
                                                   bridge + browser viewer; publishers connect with the token
-  view PATH.xml [--port 8787] [--host 127.0.0.1]   simulate any MJCF passively and show it in the browser
+${RIG_SERVE_USAGE}  view PATH.xml [--port 8787] [--host 127.0.0.1]   simulate any MJCF passively and show it in the browser
   rollout ... --serve [--port 8787] [--host H] [--num-envs 1]
                                                   roll out in real time and stream it to the browser viewer
                                                   (until Ctrl-C, or --episodes in total if given)
@@ -35,6 +37,8 @@ export const SERVE_USAGE = `  serve [--port 8787] [--host 127.0.0.1] [--rate 30]
 const THUMB_SIZE = 96;
 
 export interface BridgeCliOptions {
+  /** Rig role (episode store, policy, reward model); without it the bridge refuses rigs. */
+  rig?: RigHostOptions;
   port: number;
   host: string;
   rateHz: number;
@@ -49,19 +53,23 @@ export function bridgeOptions(values: { port?: string; host?: string; rate?: str
 }
 
 /** Builds the viewer if needed, starts the bridge and prints where to look (stdout: `viewer: URL`). */
-export async function startBridge(o: BridgeCliOptions): Promise<BridgeServer> {
+export async function startBridge(
+  o: BridgeCliOptions,
+  print: (line: string) => void = (line) => console.log(line),
+): Promise<BridgeServer> {
   const staticDir = await ensureViewerBuilt((line) => console.error(line));
   const server = await BridgeServer.start({
     port: o.port,
     host: o.host,
     rateHz: o.rateHz,
     staticDir,
+    ...(o.rig ? { rig: o.rig } : {}),
     log: process.env.PBRIDGE_DEBUG ? (line) => console.error(`bridge: ${line}`) : undefined,
   });
-  console.log(`viewer: ${server.viewerUrl()}`);
-  console.log(`bridge: ${server.wsUrl} (subprotocol progress-bridge.v1, ${o.rateHz} Hz)`);
+  print(`viewer: ${server.viewerUrl()}`);
+  print(`bridge: ${server.wsUrl} (subprotocol progress-bridge.v1, ${o.rateHz} Hz)`);
   if (server.tokenGenerated) {
-    console.log(`token:  ${server.token} (publishers need it; set PBRIDGE_TOKEN to choose your own)`);
+    print(`token:  ${server.token} (publishers need it; set PBRIDGE_TOKEN to choose your own)`);
   }
   return server;
 }
@@ -85,9 +93,14 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 export async function cmdServe(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
-    options: { port: { type: 'string' }, host: { type: 'string' }, rate: { type: 'string' } },
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      rate: { type: 'string' },
+      ...RIG_SERVE_OPTIONS,
+    },
   });
-  const server = await startBridge(bridgeOptions(values));
+  const server = await startBridge({ ...bridgeOptions(values), rig: await rigServeOptions(values) });
   await untilStopped().done;
   await server.close();
 }

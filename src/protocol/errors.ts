@@ -36,6 +36,28 @@ export const PROTOCOL_ERROR_CODES = [
   'UNSUPPORTED_SUBPROTOCOL',
   /** A frame or panel update that does not fit the current scene (unknown env, wrong body count, no scene). */
   'SCENE_MISMATCH',
+  /** A rig's declared spec does not fit the server's policy or reward model (closes with 4400 at hello). */
+  'SPEC_MISMATCH',
+  /** A rig message for an episode that is not the current one, or one that has ended (send rig_reset). */
+  'EPISODE_MISMATCH',
+  /** The server could not write a rig step to its episode store: the step is not acknowledged. */
+  'STORE_FAILED',
+  /** Too many messages waiting on this connection; send the next one after the previous is answered. */
+  'OVERLOADED',
+  /** Remote learner: the task name is not one this server offers (the message lists them). */
+  'UNKNOWN_TASK',
+  /** Remote learner: no env batch with that id is open on this connection. */
+  'UNKNOWN_ENV',
+  /** Remote learner: a call on an env batch whose previous call is unanswered (calls are paced, never queued). */
+  'REQUEST_IN_FLIGHT',
+  /** Remote learner: a server limit (envs per batch, batches per learner or per server) would be exceeded. */
+  'LIMIT_EXCEEDED',
+  /** Remote learner: a step before the first reset, or of an ended sub-env with autoreset disabled. */
+  'RESET_NEEDED',
+  /** Remote learner: actions containing NaN or Inf. */
+  'INVALID_ACTION',
+  /** Remote learner: the env batch broke on the server (a worker died, the reward model failed to load). */
+  'ENV_FAILED',
 ] as const;
 
 export type ProtocolErrorCode = (typeof PROTOCOL_ERROR_CODES)[number];

@@ -38,14 +38,16 @@ import {
 } from './schema.ts';
 import { ProtocolError, PROTOCOL_ERROR_CODES } from './errors.ts';
 import { fromTensor, tensor } from './tensor.ts';
+import { RIG_MESSAGES, RIG_SENDERS, RigSpec } from './rig.ts';
+import { LEARNER_MESSAGES, LEARNER_SENDERS } from './learner.ts';
 
 /** The WebSocket subprotocol; a server and client that do not share it do not talk (close 4406). */
 export const SUBPROTOCOL = 'progress-bridge.v1';
 
-export const ROLES = ['viewer', 'publisher'] as const;
+export const ROLES = ['viewer', 'publisher', 'rig', 'learner'] as const;
 export type Role = (typeof ROLES)[number];
 /** Roles that may change what others see: these always need the token. */
-export const CONTROL_ROLES: readonly Role[] = ['publisher'];
+export const CONTROL_ROLES: readonly Role[] = ['publisher', 'rig', 'learner'];
 
 /** Most bodies, geoms, meshes a scene may have (a humanoid has ~20 bodies; a mesh-heavy arm ~100 geoms). */
 const MAX_BODIES = 10_000;
@@ -65,6 +67,8 @@ export const Hello = obj({
   token: optional(str({ maxLength: 512 })),
   /** Free text for logs ("viewer/chromium", "trainer pid 123"). */
   client: optional(str({ maxLength: 256 })),
+  /** Role `rig` only (required there): what the rig has and needs (src/protocol/rig.ts). */
+  rig: optional(RigSpec),
 });
 export type Hello = Infer<typeof Hello>;
 
@@ -103,6 +107,8 @@ export const Status = obj({
   path: optional(str({ maxLength: 512 })),
   /** `type` of the message this answers, when it could be read. */
   ref: optional(str({ maxLength: 64 })),
+  /** `req` of the request this answers, when it carried one (remote-learner calls). */
+  req: optional(uint()),
 });
 export type Status = Infer<typeof Status>;
 
@@ -395,6 +401,8 @@ export const MESSAGES = {
   episode: Episode,
   metrics: Metrics,
   thumbnail: Thumbnail,
+  ...RIG_MESSAGES,
+  ...LEARNER_MESSAGES,
 } as const;
 
 export const Message = taggedUnion(MESSAGES);
@@ -404,7 +412,7 @@ export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
 
 /** Which roles may send each message to the server; `server` marks messages only the server sends. */
 export const SENDERS: Record<MessageType, readonly (Role | 'server')[]> = {
-  hello: ['viewer', 'publisher'],
+  hello: ['viewer', 'publisher', 'rig', 'learner'],
   welcome: ['server'],
   subscribe: ['viewer'],
   status: ['server'],
@@ -415,4 +423,6 @@ export const SENDERS: Record<MessageType, readonly (Role | 'server')[]> = {
   episode: ['server', 'publisher'],
   metrics: ['server', 'publisher'],
   thumbnail: ['server', 'publisher'],
+  ...RIG_SENDERS,
+  ...LEARNER_SENDERS,
 };
