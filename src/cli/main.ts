@@ -12,8 +12,15 @@ import { ACTION_MODES, ROBOT_OBS_NAMES, type ActionMode } from '../../robots/arm
 import { inspectModel } from './inspect.ts';
 import { Progress } from './progress.ts';
 import { cmdRender, RENDER_USAGE } from './render.ts';
+import { cmdDemos, DEMOS_USAGE } from './demos.ts';
+import { cmdRewardEval, REWARD_EVAL_USAGE } from './reward-eval.ts';
+import { cmdTrain, TRAIN_USAGE } from './train.ts';
+import { cmdEval, EVAL_USAGE } from './eval.ts';
 import { BUILTIN_POLICIES, rollout, type BuiltinPolicy } from './rollout.ts';
 import { intOption } from './options.ts';
+import { bridgeOptions, cmdServe, cmdView, SERVE_USAGE, serveRollout } from './serve.ts';
+import { cmdRigSim, RIG_SIM_USAGE } from './rig.ts';
+import { ensureViewerBuilt } from '../bridge/viewer-build.ts';
 
 const USAGE = `usage: pbridge <command> [options]
 
@@ -23,7 +30,7 @@ commands:
           [--action-mode ee_delta|joint_delta] [--json]
                                                   roll out a policy: success rate, return, length, steps/s
   inspect PATH.xml [--seconds 2] [--json]         load any MJCF: sizes, bodies, cameras, zero-control steps/s
-${RENDER_USAGE}`;
+${RENDER_USAGE}${DEMOS_USAGE}${REWARD_EVAL_USAGE}${TRAIN_USAGE}${EVAL_USAGE}${SERVE_USAGE}${RIG_SIM_USAGE}`;
 
 async function cmdEnvs(json: boolean): Promise<void> {
   const rows = [];
@@ -74,6 +81,11 @@ async function cmdRollout(args: string[]): Promise<void> {
       seed: { type: 'string' },
       'action-mode': { type: 'string', default: 'ee_delta' },
       json: { type: 'boolean', default: false },
+      serve: { type: 'boolean', default: false },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      rate: { type: 'string' },
+      'num-envs': { type: 'string' },
     },
   });
   const policy = values.policy as BuiltinPolicy;
@@ -90,6 +102,18 @@ async function cmdRollout(args: string[]): Promise<void> {
   const episodes = intOption('episodes', values.episodes, 20, 1, 1_000_000);
   const seed = intOption('seed', values.seed, 0, 0, 2 ** 32 - 1 - episodes);
   const task = await resolveTask(values.env!);
+  if (values.serve) {
+    return serveRollout({
+      task,
+      policy,
+      actionMode: mode,
+      // Streaming runs until stopped unless a total is asked for.
+      episodes: values.episodes === undefined ? undefined : episodes,
+      seed,
+      numEnvs: intOption('num-envs', values['num-envs'], 1, 1, 64),
+      bridge: bridgeOptions(values),
+    });
+  }
   const env = await makeEnv(task, { actionMode: mode });
   const progress = new Progress(episodes, `${task.name} ${policy}`, !values.json);
   const summary = rollout(env, policy, episodes, seed, (done, s) =>
@@ -158,6 +182,30 @@ export async function main(argv: string[]): Promise<number> {
       case 'render':
         await cmdRender(rest);
         return 0;
+      case 'serve':
+        await cmdServe(rest);
+        return 0;
+      case 'view':
+        await cmdView(rest);
+        return 0;
+      case 'build-viewer':
+        console.log(await ensureViewerBuilt((line) => console.error(line)));
+        return 0;
+      case 'demos':
+        await cmdDemos(rest);
+        return 0;
+      case 'eval':
+        await cmdEval(rest);
+        return 0;
+      case 'reward-eval':
+        await cmdRewardEval(rest);
+        return 0;
+      case 'train':
+        await cmdTrain(rest);
+        return 0;
+      case 'rig-sim':
+        await cmdRigSim(rest);
+        return 0;
       case undefined:
       case 'help':
       case '--help':
@@ -167,7 +215,7 @@ export async function main(argv: string[]): Promise<number> {
       default:
         throw new InvalidArgument(
           'command',
-          `unknown command "${command}"; valid: envs, rollout, inspect, render`,
+          `unknown command "${command}"; valid: envs, rollout, inspect, render, demos, reward-eval, train, eval, serve, view, build-viewer, rig-sim`,
         );
     }
   } catch (err) {

@@ -2,6 +2,7 @@
  * `pbridge train`: PPO on a task with a progress-shaped (or baseline) reward, into a run directory; `--resume`
  * continues a run from its checkpoint.
  */
+import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_TASK } from '../env/registry.ts';
@@ -122,7 +123,10 @@ export async function cmdTrain(args: string[], cli: TrainCliHooks = {}): Promise
     });
     config.workers = Math.min(config.workers, config.numEnvs);
     const name = `${config.env.replace(/[^a-z0-9-]/gi, '_')}-${config.reward.replace(/[^a-z0-9-]/gi, '_')}-s${config.seed}`;
-    dir = new RunDir(values['run-dir'] ?? join('runs', name));
+    let path = values['run-dir'] ?? join('runs', name);
+    // An unnamed run never lands on an earlier one: runs/push-default-s0, runs/push-default-s0-2, ...
+    for (let k = 2; !values['run-dir'] && existsSync(path); k++) path = join('runs', `${name}-${k}`);
+    dir = new RunDir(path);
     if (dir.hasCheckpoint()) {
       throw new InvalidArgument(
         '--run-dir',

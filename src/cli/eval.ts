@@ -1,0 +1,236 @@
+/**
+ * `pbridge eval`: runs an ONNX policy (ours or any file with the documented signature, docs/onnx-policy.md) in an
+ * env with the mean action and reports success rate, returns, episode lengths and steps per second. The policy runs
+ * in onnxruntime-node on the CPU, one observation at a time, as it would on a rig.
+ */
+import { parseArgs } from 'node:util';
+import { ACTION_MODES, type ActionMode } from '../../robots/arm7/controller.ts';
+import { InvertedPendulumEnv } from '../../envs/inverted-pendulum/env.ts';
+import { makeEnv } from '../env/make.ts';
+import { DEFAULT_TASK, resolveTask } from '../env/registry.ts';
+import { loadOnnxPolicy, POLICY_INPUT, POLICY_OUTPUT, type OnnxPolicy } from '../onnx/index.ts';
+import { InvalidArgument, OnnxSignatureMismatch } from '../sim/errors.ts';
+import { intOption } from './options.ts';
+import { Progress } from './progress.ts';
+
+export const EVAL_USAGE = `  eval --policy PATH.onnx --env NAME|PATH [--episodes 50] [--seed 0]
+          [--action-mode ee_delta|joint_delta] [--json]
+                                                  run an ONNX policy (mean action, CPU): success rate, return,
+                                                  length, steps/s; --env inverted-pendulum for the benchmark task
+`;
+
+/** The standard-benchmark env that is not a manipulation task; evaluated through the same loop. */
+const PENDULUM = 'inverted-pendulum';
+
+/** What the evaluation loop needs from an env: observations into a float32 buffer, one episode at a time. */
+export interface EvalEnv {
+  readonly name: string;
+  readonly obsDim: number;
+  readonly actDim: number;
+  reset(seed: number, obs: Float32Array): void;
+  step(action: Float32Array, obs: Float32Array): EvalStep;
+  /** Control steps of the current episode. */
+  readonly episodeStep: number;
+  close(): void;
+}
+
+export interface EvalStep {
+  reward: number;
+  terminated: boolean;
+  truncated: boolean;
+  success: boolean;
+}
+
+export interface EvalSummary {
+  env: string;
+  policy: string;
+  episodes: number;
+  seed: number;
+  success_rate: number;
+  mean_return: number;
+  std_return: number;
+  mean_episode_length: number;
+  env_steps: number;
+  /** Control steps per second including the policy's inference (the rate a rig would see), one thread. */
+  steps_per_s: number;
+  /** Mean onnxruntime time per action, milliseconds. */
+  policy_ms_per_step: number;
+  /** The policy file's metadata_props (obs_dim, act_dim, env, seed, ... when the exporter wrote them). */
+  policy_metadata: Record<string, string>;
+  /** Episode e starts from seed + e. */
+  per_episode: { seed: number; success: boolean; return: number; length: number }[];
+}
+
+/** An env by task name or module path, or the inverted pendulum. */
+export async function openEvalEnv(spec: string, actionMode: ActionMode = 'ee_delta'): Promise<EvalEnv> {
+  if (spec === PENDULUM) {
+    const env = await InvertedPendulumEnv.create();
+    return {
+      name: PENDULUM,
+      obsDim: env.obsDim,
+      actDim: env.actDim,
+      reset(seed, obs) {
+        obs.set(env.reset(seed).obs);
+      },
+      step(action, obs) {
+        const r = env.step(action);
+        obs.set(r.obs);
+        // No success predicate in the specification: balancing until the time limit is what counts as success.
+        return { reward: r.reward, terminated: r.terminated, truncated: r.truncated, success: r.truncated };
+      },
+      get episodeStep() {
+        return env.episodeStep;
+      },
+      close: () => env.close(),
+    };
+  }
+  const task = await resolveTask(spec);
+  const env = await makeEnv(task, { actionMode });
+  let success = false;
+  return {
+    name: task.name,
+    obsDim: env.obsDim,
+    actDim: env.actDim,
+    reset(seed, obs) {
+      env.resetInto(obs, 0, seed);
+      success = false;
+    },
+    step(action, obs) {
+      const f = env.stepInto(action, obs, 0);
+      // Success anywhere in the episode counts, as in `pbridge rollout` (a task may not end on success).
+      success ||= f.success;
+      return { reward: f.reward, terminated: f.terminated, truncated: f.truncated, success };
+    },
+    get episodeStep() {
+      return env.episodeStep;
+    },
+    close: () => env.close(),
+  };
+}
+
+/** Fails with ONNX_SIGNATURE_MISMATCH naming the dimension when the policy does not fit the env. */
+export function checkPolicyFitsEnv(policy: OnnxPolicy, env: EvalEnv): void {
+  if (policy.obsDim !== env.obsDim) {
+    throw new OnnxSignatureMismatch(
+      policy.path,
+      POLICY_INPUT,
+      `obs_dim is ${policy.obsDim}, but env ${env.name} observes ${env.obsDim} values (expected ${POLICY_INPUT} float32 [B, ${env.obsDim}])`,
+    );
+  }
+  if (policy.actDim !== env.actDim) {
+    throw new OnnxSignatureMismatch(
+      policy.path,
+      POLICY_OUTPUT,
+      `act_dim is ${policy.actDim}, but env ${env.name} takes ${env.actDim} action values (expected ${POLICY_OUTPUT} float32 [B, ${env.actDim}])`,
+    );
+  }
+}
+
+/** Runs `episodes` episodes with the policy's mean action; episode e uses seed + e. */
+export async function evaluatePolicy(
+  policy: OnnxPolicy,
+  env: EvalEnv,
+  episodes: number,
+  seed: number,
+  onEpisode?: (done: number, summary: EvalSummary) => void,
+): Promise<EvalSummary> {
+  checkPolicyFitsEnv(policy, env);
+  const obs = new Float32Array(env.obsDim);
+  const summary: EvalSummary = {
+    env: env.name,
+    policy: policy.path,
+    episodes,
+    seed,
+    success_rate: 0,
+    mean_return: 0,
+    std_return: 0,
+    mean_episode_length: 0,
+    env_steps: 0,
+    steps_per_s: 0,
+    policy_ms_per_step: 0,
+    policy_metadata: policy.metadata,
+    per_episode: [],
+  };
+  let policyMs = 0;
+  const t0 = performance.now();
+  for (let e = 0; e < episodes; e++) {
+    env.reset(seed + e, obs);
+    let ret = 0;
+    let success = false;
+    for (;;) {
+      const tic = performance.now();
+      const action = await policy.run(obs, 1);
+      policyMs += performance.now() - tic;
+      const r = env.step(action, obs);
+      summary.env_steps++;
+      ret += r.reward;
+      success = r.success;
+      if (r.terminated || r.truncated) break;
+    }
+    summary.per_episode.push({ seed: seed + e, success, return: ret, length: env.episodeStep });
+    const eps = summary.per_episode;
+    const n = eps.length;
+    summary.success_rate = eps.filter((p) => p.success).length / n;
+    summary.mean_return = eps.reduce((a, p) => a + p.return, 0) / n;
+    summary.std_return = Math.sqrt(eps.reduce((a, p) => a + (p.return - summary.mean_return) ** 2, 0) / n);
+    summary.mean_episode_length = eps.reduce((a, p) => a + p.length, 0) / n;
+    const wall = performance.now() - t0;
+    summary.steps_per_s = wall > 0 ? (summary.env_steps * 1000) / wall : 0;
+    summary.policy_ms_per_step = policyMs / summary.env_steps;
+    onEpisode?.(n, summary);
+  }
+  return summary;
+}
+
+export async function cmdEval(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      policy: { type: 'string' },
+      env: { type: 'string', default: DEFAULT_TASK },
+      episodes: { type: 'string' },
+      seed: { type: 'string' },
+      'action-mode': { type: 'string', default: 'ee_delta' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  if (!values.policy) throw new InvalidArgument('--policy', 'eval needs the path of an ONNX policy');
+  const mode = values['action-mode'] as ActionMode;
+  if (!ACTION_MODES.includes(mode)) {
+    throw new InvalidArgument('--action-mode', `must be one of ${ACTION_MODES.join(', ')}, got "${mode}"`);
+  }
+  const episodes = intOption('episodes', values.episodes, 50, 1, 1_000_000);
+  const seed = intOption('seed', values.seed, 0, 0, 2 ** 32 - 1 - episodes);
+  const policy = await loadOnnxPolicy(values.policy);
+  let env: EvalEnv | undefined;
+  try {
+    env = await openEvalEnv(values.env!, mode);
+    const progress = new Progress(episodes, `eval ${env.name}`, !values.json);
+    const summary = await evaluatePolicy(policy, env, episodes, seed, (done, s) =>
+      progress.update(
+        done,
+        `success ${(100 * s.success_rate).toFixed(0)}% return ${s.mean_return.toFixed(2)}`,
+      ),
+    );
+    progress.finish();
+    if (values.json) {
+      console.log(JSON.stringify(summary, null, 2));
+      return;
+    }
+    const trainedOn = policy.metadata.env;
+    console.log(`env:             ${summary.env}`);
+    console.log(
+      `policy:          ${summary.policy} (obs_dim ${policy.obsDim}, act_dim ${policy.actDim}${trainedOn ? `, trained on ${trainedOn}` : ''})`,
+    );
+    console.log(`episodes:        ${episodes} (seeds ${seed}..${seed + episodes - 1}), mean action`);
+    console.log(`success rate:    ${(100 * summary.success_rate).toFixed(1)}%`);
+    console.log(`mean return:     ${summary.mean_return.toFixed(3)} (std ${summary.std_return.toFixed(3)})`);
+    console.log(`mean length:     ${summary.mean_episode_length.toFixed(1)} steps`);
+    console.log(
+      `steps/s:         ${summary.steps_per_s.toFixed(0)} (one env, policy included: ${summary.policy_ms_per_step.toFixed(3)} ms per action)`,
+    );
+  } finally {
+    env?.close();
+    await policy.close();
+  }
+}
