@@ -1,4 +1,4 @@
-/** Writes BENCHMARKS.md from the figures of one `npm run bench`. */
+/** The simulation section of BENCHMARKS.md from the figures of one `npm run bench`. */
 import type { OverheadResult } from './env-overhead.ts';
 import type { MemoryResult } from './memory.ts';
 import type { NativeBuild, NativeResult } from './native.ts';
@@ -63,7 +63,7 @@ function nativeVersionLabel(r: Report): string {
 export function renderReport(r: Report): string {
   const m = r.machine;
   const out: string[] = [];
-  out.push('# Benchmarks', '');
+  out.push('## Simulation and rendering', '');
   out.push(
     `Written by \`${r.command}\` (bench/run.ts) in ${r.seconds.toFixed(0)} s. Every figure is a ratio against a ` +
       'baseline measured in the same run on the same machine; absolute rates are given for context only.',
@@ -77,7 +77,7 @@ export function renderReport(r: Report): string {
       '',
     );
   }
-  out.push('## Machine', '');
+  out.push('### Machine', '');
   out.push(
     table(
       ['', ''],
@@ -100,7 +100,7 @@ export function renderReport(r: Report): string {
 
   // 1. Env layer overhead.
   const c = r.overheadConfig;
-  out.push('## 1. Env layer overhead (target <= 10%)', '');
+  out.push('### 1. Env layer overhead (target <= 10%)', '');
   out.push(
     `Each task's env (\`ee_delta\` actions) runs ${c.controlSteps} control steps of a fixed seeded random action ` +
       `sequence (seed ${c.seed}), resetting when an episode ends. The ctrl rows it writes are recorded and the raw ` +
@@ -183,7 +183,7 @@ export function renderReport(r: Report): string {
   );
 
   // 2. Vector env and memory.
-  out.push('## 2. Vector env scaling (target >= 1.8x from 1 to 2 workers)', '');
+  out.push('### 2. Vector env scaling (target >= 1.8x from 1 to 2 workers)', '');
   if (r.vector) {
     const v = r.vector;
     const base = v.runs.find((x) => x.workers === 1)?.envStepsPerSec ?? NaN;
@@ -224,7 +224,7 @@ export function renderReport(r: Report): string {
   } else {
     out.push(`Not measured: ${r.vectorNote ?? 'skipped'}.`, '');
   }
-  out.push('### WASM heap per env', '');
+  out.push('#### WASM heap per env', '');
   out.push(
     'Each task in a fresh module (child process): the heap growth over a sample of envs sharing one compiled ' +
       'model, the bytes `mj_makeData` allocates (`narena + nbuffer`: the scenes set `<size memory="2M"/>`), ' +
@@ -271,7 +271,7 @@ export function renderReport(r: Report): string {
   }
 
   // 3. Native.
-  out.push('## 3. Physical limit: native MuJoCo C', '');
+  out.push('### 3. Physical limit: native MuJoCo C', '');
   if (!r.nativeBuild?.ok) {
     out.push(`Skipped: ${r.nativeNote ?? r.nativeBuild?.reason ?? 'not run'}.`, '');
   } else {
@@ -340,7 +340,7 @@ export function renderReport(r: Report): string {
   }
   // 4. Rendering.
   out.push(
-    `## 4. Camera rendering (target >= ${int(RENDER_TARGET_FPS)} frames/s at ${RENDER_TARGET_SIZE}x${RENDER_TARGET_SIZE} per core)`,
+    `### 4. Camera rendering (target >= ${int(RENDER_TARGET_FPS)} frames/s at ${RENDER_TARGET_SIZE}x${RENDER_TARGET_SIZE} per core)`,
     '',
   );
   if (r.render.length === 0) {
@@ -423,7 +423,7 @@ export function renderReport(r: Report): string {
     }
   }
 
-  out.push('## Re-running', '');
+  out.push('### Re-running', '');
   out.push(
     '`npm run bench` (about 3-5 minutes on 2 cores). Options: `--tasks=reach,push`, `--quick`, `--no-vector`, ' +
       '`--no-native`, `--no-memory`, `--no-render`. The native baseline needs `apt-get install -y libmujoco-dev` and gcc.',

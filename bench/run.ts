@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: simulation benchmarks, written to BENCHMARKS.md (overwritten each run).
+ * `npm run bench`: simulation benchmarks, written to bench/results/sim.md and so into BENCHMARKS.md.
  *
  * 1. Env layer overhead per task against the raw mj_step loop on the same model, state and ctrl.
  * 2. Vector env throughput at 1 and 2 workers; WASM heap per env and envs per 2 GiB module.
@@ -10,6 +10,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { writeSection } from './compose.ts';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { resolveTask, TASK_NAMES } from '../src/env/registry.ts';
@@ -36,7 +37,7 @@ const renderConfig = { sizes: [96, 128, 224], states: quick ? 12 : 30, repeats: 
 const RENDER_TASKS = ['push', 'pick-place'];
 const VECTOR_TASK = 'push';
 const VECTOR_ENVS = 16;
-const outFile = option('out') ?? join(REPO_ROOT, 'BENCHMARKS.md');
+const outFile = option('out');
 
 function machine(): Machine {
   let cpu = cpus()[0]?.model ?? 'unknown';
@@ -231,8 +232,12 @@ async function main(): Promise<void> {
 
   m.loadAfter = loadavg()[0]!;
   report.seconds = (performance.now() - t0) / 1000;
-  writeFileSync(outFile, renderReport(report));
-  progress(`wrote ${outFile}`);
+  if (outFile) {
+    writeFileSync(outFile, renderReport(report));
+    progress(`wrote ${outFile}`);
+  } else {
+    progress(`wrote ${writeSection(REPO_ROOT, 'sim.md', renderReport(report))}`);
+  }
 }
 
 await main();

@@ -43,7 +43,18 @@ describe('success detector', () => {
 
   it('restarts the streak on a lower answer, a missing answer or a low confidence', () => {
     const d = new SuccessDetector();
-    const seq = [ok(0.96), ok(0.97), ok(0.9), ok(0.96), ok(0.97), lost, ok(0.98), ok(0.99), ok(1, 0.2), ok(1)];
+    const seq = [
+      ok(0.96),
+      ok(0.97),
+      ok(0.9),
+      ok(0.96),
+      ok(0.97),
+      lost,
+      ok(0.98),
+      ok(0.99),
+      ok(1, 0.2),
+      ok(1),
+    ];
     expect(seq.map((a) => d.update(a))).toEqual(Array(10).fill(false));
     expect(d.update(ok(1))).toBe(false);
     expect(d.update(ok(0.95))).toBe(true);
@@ -55,6 +66,15 @@ describe('success detector', () => {
     expect(d.update(ok(0.95))).toBe(true);
     d.reset();
     expect(d.detected).toBe(false);
+  });
+
+  it("uses the model's done probability instead of progress where the model gives one", () => {
+    const d = new SuccessDetector({ threshold: 0.95, consecutive: 2, confidenceFloor: 0.5 });
+    // Progress 0.9 but done 0.99: counts. Progress 1 but done 0.2: does not.
+    expect(d.update({ status: 'ok', progress: 0.9, done: 0.99 })).toBe(false);
+    expect(d.update({ status: 'ok', progress: 1, done: 0.2 })).toBe(false);
+    expect(d.update({ status: 'ok', progress: 0.9, done: 0.99 })).toBe(false);
+    expect(d.update({ status: 'ok', progress: 0.9, done: 0.97 })).toBe(true);
   });
 
   it('rejects a rule outside its limits, naming the field', () => {

@@ -16,3 +16,19 @@ export function intOption(
   }
   return v;
 }
+
+/** A number flag within [min, max]; absent gives `fallback`; anything else is an error naming the flag. */
+export function numberOption(
+  name: string,
+  raw: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (raw === undefined) return fallback;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v < min || v > max) {
+    throw new InvalidArgument(`--${name}`, `must be a number in [${min}, ${max}], got "${raw}"`);
+  }
+  return v;
+}

@@ -11,7 +11,7 @@ import { loadRigPolicy } from '../rig/policy.ts';
 import { runRigSim } from '../rig/sim.ts';
 import { ConnectRefused } from '../bridge/client.ts';
 import { InvalidArgument, ProgressBridgeError } from '../sim/errors.ts';
-import { intOption } from './options.ts';
+import { intOption, numberOption } from './options.ts';
 
 export const RIG_SERVE_USAGE = `        [--rig-store rig-episodes] [--rig-policy PATH.onnx] [--reward default|oracle|none|PATH.onnx|URL]
         [--gamma 0.99] [--rig-deadline-ms MS]
@@ -34,21 +34,6 @@ export const RIG_SERVE_OPTIONS = {
   gamma: { type: 'string' },
   'rig-deadline-ms': { type: 'string' },
 } as const;
-
-function numberOption(
-  name: string,
-  raw: string | undefined,
-  fallback: number,
-  min: number,
-  max: number,
-): number {
-  if (raw === undefined) return fallback;
-  const v = Number(raw);
-  if (!Number.isFinite(v) || v < min || v > max) {
-    throw new InvalidArgument(`--${name}`, `must be a number in [${min}, ${max}], got "${raw}"`);
-  }
-  return v;
-}
 
 /**
  * The rig host options from `serve`'s flags: loads the policy and opens the reward model. With no `--reward`

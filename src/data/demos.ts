@@ -46,7 +46,7 @@ export interface RecordOptions {
   cameras: readonly string[];
   size: number;
   /**
-   * Steps to go on after the first success, holding still (zero action), so success states are seen more than
+   * Steps to go on after the first success, holding still (no motion, gripper unchanged), so success states are seen more than
    * once: a model that must stay above a threshold for several steps needs to be shown them. Needs an env whose
    * task does not terminate on success (`holdEnvTask`). Default 0.
    */
@@ -116,8 +116,11 @@ export function recordEpisode(
   let terminated = false;
   let truncated = false;
   while (!terminated && !truncated) {
-    if (successStep !== null) action.fill(0);
-    else {
+    if (successStep !== null) {
+      // Hold still, but keep the gripper as the expert left it: opening or closing it could undo the success
+      // (pick-place counts only a released cube).
+      for (let i = 0; i < action.length - 1; i++) action[i] = 0;
+    } else {
       env.expertAction(action);
       if (perturbation && t >= perturbation.start) perturb(perturbation.kind, action, drift, rng);
     }

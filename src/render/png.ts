@@ -7,26 +7,13 @@
  * file), which is what the tests and tools need; it is not a general PNG reader (no palettes, 16-bit or Adam7).
  */
 import { deflateSync, inflateSync } from 'node:zlib';
+import { crc32 } from '../util/crc32.ts';
 
 /** The eight bytes every PNG starts with (PNG spec, section 5.2). */
 export const PNG_SIGNATURE = Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-/** CRC-32 as PNG (and zlib, gzip, Ethernet) define it: reflected polynomial 0xEDB88320, init and xor-out ~0. */
-export function crc32(bytes: Uint8Array, crc = 0): number {
-  let c = ~crc >>> 0;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
-  return ~c >>> 0;
-}
+// The CRC PNG chunks carry is zlib's CRC-32; one implementation serves checkpoints, rig stores and PNG.
+export { crc32 };
 
 function chunk(type: string, data: Uint8Array): Buffer {
   const out = Buffer.alloc(12 + data.length);

@@ -105,3 +105,23 @@ export function resizeBilinear(img: ProgressImage, w: number, h: number): Uint8A
   }
   return out;
 }
+
+/**
+ * Env n's views out of a vector env's image batch ([numEnvs, size, size, 3] per camera), as copies: the vector
+ * env reuses its buffers, and a request still queued must not see a later step's pixels.
+ */
+export function envViews(
+  images: Record<string, Uint8Array> | undefined,
+  n: number,
+  cameras: readonly string[],
+  size: number,
+): Record<string, ProgressImage> {
+  const views: Record<string, ProgressImage> = {};
+  if (!images) return views;
+  const per = size * size * 3;
+  for (const camera of cameras) {
+    const all = images[camera];
+    if (all) views[camera] = { width: size, height: size, rgb: all.slice(n * per, (n + 1) * per) };
+  }
+  return views;
+}

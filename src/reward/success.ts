@@ -1,15 +1,17 @@
 /**
  * Success from a progress model alone, for rigs without a success sensor. One confident high answer is not
  * enough (a VLM can be fooled by one frame, a regression model overshoots near the end): the detector fires only
- * after `consecutive` answers in a row at or above `threshold`, each with a confidence at or above
- * `confidenceFloor` where the model reports one. A missing answer (timeout, parse failure) breaks the streak:
+ * after `consecutive` answers in a row whose success score is at or above `threshold`, each with a confidence at
+ * or above `confidenceFloor` where the model reports one. The score is the model's done probability where it
+ * gives one (the default model does), else its progress: a progress regressor rarely says a full 1.0, while a
+ * done head is trained for exactly this question. A missing answer (timeout, parse failure) breaks the streak:
  * it confirms nothing.
  */
 import { InvalidArgument } from '../sim/errors.ts';
 import type { ProgressResponse } from './model.ts';
 
 export interface SuccessRule {
-  /** Progress at or above this counts towards success. Default 0.95. */
+  /** A success score (done probability, else progress) at or above this counts towards success. Default 0.95. */
   threshold: number;
   /** Answers in a row that must clear the threshold. Default 3. */
   consecutive: number;
@@ -45,10 +47,11 @@ export class SuccessDetector {
   }
 
   /** Feeds the next answer of the episode; returns whether success has been detected (it stays detected). */
-  update(answer: Pick<ProgressResponse, 'status' | 'progress' | 'confidence'>): boolean {
+  update(answer: Pick<ProgressResponse, 'status' | 'progress' | 'confidence' | 'done'>): boolean {
+    const score = answer.done ?? answer.progress;
     const counts =
       answer.status === 'ok' &&
-      answer.progress >= this.rule.threshold &&
+      score >= this.rule.threshold &&
       (answer.confidence === undefined || answer.confidence >= this.rule.confidenceFloor);
     this.streak = counts ? this.streak + 1 : 0;
     if (this.streak >= this.rule.consecutive) this.fired = true;

@@ -10,9 +10,10 @@
  * (the env has already reset), so that state holds the previous state's Phi: the hold rule, as for a state
  * between two queries.
  */
-import type { ProgressImage, ProgressRequest, ProgressResponse } from '../reward/model.ts';
+import type { ProgressRequest, ProgressResponse } from '../reward/model.ts';
 import type { RewardService } from '../reward/service.ts';
 import { EpisodePotentials, shapedReward, type ShapingConfig } from '../reward/shaping.ts';
+import { envViews } from '../reward/image-tensor.ts';
 
 export interface StepData {
   /** [N] sparse rewards of the step. */
@@ -119,7 +120,7 @@ export class RolloutRewards {
     if (!service || this.o.shaping.mode === 'sparse') return;
     const req: ProgressRequest = {
       instruction: this.o.instruction,
-      views: this.views(n, data.images),
+      views: envViews(data.images, n, this.o.cameras, this.o.imageSize),
       envId: n,
       episodeId: ep.id,
       step: state,
@@ -137,19 +138,6 @@ export class RolloutRewards {
     });
     this.waiters.add(done);
     void done.finally(() => this.waiters.delete(done));
-  }
-
-  private views(n: number, images: Record<string, Uint8Array> | undefined): Record<string, ProgressImage> {
-    const views: Record<string, ProgressImage> = {};
-    if (!images) return views;
-    const size = this.o.imageSize;
-    const per = size * size * 3;
-    for (const camera of this.o.cameras) {
-      const all = images[camera];
-      // A copy: the vector env reuses its image buffers, and a queued request may outlive this step.
-      if (all) views[camera] = { width: size, height: size, rgb: all.slice(n * per, (n + 1) * per) };
-    }
-    return views;
   }
 
   /** Records step t of the rollout (after the vector env stepped). */

@@ -13,10 +13,11 @@
  * - `same-step`: the ending step already returns the next episode's first state, so s_T's frames are gone and a
  *   truncated s_T holds the previous state's Phi (the hold rule, as `RolloutRewards` does).
  */
-import type { ProgressImage, ProgressRequest } from '../../reward/model.ts';
+import type { ProgressRequest } from '../../reward/model.ts';
 import type { RewardService } from '../../reward/service.ts';
 import { EpisodePotentials, shapedReward, type ShapingConfig } from '../../reward/shaping.ts';
 import type { AutoresetMode } from '../../vector/layout.ts';
+import { envViews } from '../../reward/image-tensor.ts';
 
 export interface StepRewardsOptions {
   numEnvs: number;
@@ -174,7 +175,7 @@ export class StepRewards {
     if (!this.shapes) return;
     const req: ProgressRequest = {
       instruction: this.o.instruction,
-      views: this.views(n, data.images),
+      views: envViews(data.images, n, this.o.cameras, this.o.imageSize),
       envId: n,
       episodeId: ep.id,
       step: state,
@@ -187,19 +188,6 @@ export class StepRewards {
         return answer.status === 'ok';
       }),
     );
-  }
-
-  private views(n: number, images: Record<string, Uint8Array> | undefined): Record<string, ProgressImage> {
-    const views: Record<string, ProgressImage> = {};
-    if (!images) return views;
-    const size = this.o.imageSize;
-    const per = size * size * 3;
-    for (const camera of this.o.cameras) {
-      const all = images[camera];
-      // A copy: a request still queued when the deadline passes must not see the next step's pixels.
-      if (all) views[camera] = { width: size, height: size, rgb: all.slice(n * per, (n + 1) * per) };
-    }
-    return views;
   }
 
   /** Waits for this step's answers up to the deadline. */

@@ -1,0 +1,119 @@
+/**
+ * `npm run bench:learn [-- --tasks reach,push --rewards default,oracle,sparse,dense,naive,progress --steps N --seeds 0]`:
+ * trains PPO with each reward on each task and reports env steps to 90% success (over the last 100 episodes),
+ * final success, wall time and the share of wall time in learner updates. The baseline of the ratio is the
+ * sparse-reward run of the same task and seed in the same invocation. Writes bench/results/learn.md.
+ */
+import { cpus, loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { defaultTrainConfig, train, type UpdateMetrics } from '../src/train/trainer.ts';
+import { writeSection } from './compose.ts';
+
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+const { values } = parseArgs({
+  options: {
+    tasks: { type: 'string', default: 'reach,push' },
+    rewards: { type: 'string', default: 'default,oracle,sparse,dense,naive,progress' },
+    steps: { type: 'string', default: '300000' },
+    seeds: { type: 'string', default: '0' },
+    envs: { type: 'string', default: '16' },
+  },
+});
+const log = (s: string): void => void process.stderr.write(`${s}\n`);
+
+interface RunResult {
+  task: string;
+  reward: string;
+  seed: number;
+  stepsTo90: number | null;
+  finalSuccess: number;
+  bestSuccess: number;
+  steps: number;
+  wallS: number;
+  updateShare: number;
+  stepsPerS: number;
+  curve: [number, number][];
+}
+
+async function run(task: string, reward: string, seed: number, steps: number): Promise<RunResult> {
+  const lines: UpdateMetrics[] = [];
+  const t0 = performance.now();
+  const result = await train(
+    defaultTrainConfig({ env: task, reward, seed, steps, numEnvs: Number(values.envs), workers: 2 }),
+    {
+      onUpdate: (m) => {
+        lines.push(m);
+        if (m.update % 10 === 0)
+          log(`${task} ${reward} s${seed}: ${m.step} steps, success ${(100 * m.success_rate).toFixed(0)}%`);
+      },
+      // Stop once the target is held for a while: the figure is steps to 90%, not the full budget.
+      shouldStop: () => lines.length >= 10 && lines.slice(-5).every((m) => m.success_rate >= 0.9),
+    },
+  );
+  const wallS = (performance.now() - t0) / 1000;
+  const hit = lines.find((m) => m.success_rate >= 0.9 && m.episodes > 0);
+  const updateS = lines.reduce((a, m) => a + m.timings.update_s, 0);
+  const total = lines.reduce(
+    (a, m) => a + m.timings.rollout_s + m.timings.reward_wait_s + m.timings.update_s,
+    0,
+  );
+  return {
+    task,
+    reward,
+    seed,
+    stepsTo90: hit ? hit.step : null,
+    finalSuccess: lines.at(-1)?.success_rate ?? 0,
+    bestSuccess: Math.max(0, ...lines.map((m) => (Number.isFinite(m.success_rate) ? m.success_rate : 0))),
+    steps: result.counters.step,
+    wallS,
+    updateShare: total > 0 ? updateS / total : 0,
+    stepsPerS: result.counters.step / wallS,
+    curve: lines.filter((_, i) => i % 10 === 9).map((m) => [m.step, m.success_rate]),
+  };
+}
+
+async function main(): Promise<void> {
+  const t0 = performance.now();
+  const load = loadavg()[0]!;
+  const steps = Number(values.steps);
+  const results: RunResult[] = [];
+  for (const task of values.tasks.split(',')) {
+    for (const seed of values.seeds.split(',').map(Number)) {
+      for (const reward of values.rewards.split(',')) {
+        log(`== ${task} ${reward} seed ${seed}`);
+        results.push(await run(task, reward, seed, steps));
+      }
+    }
+  }
+  const fmt = (n: number | null): string => (n === null ? `not reached in ${steps}` : String(n));
+  const rows = results.map((r) => {
+    const sparse = results.find((s) => s.task === r.task && s.seed === r.seed && s.reward === 'sparse');
+    const ratio =
+      sparse && r.stepsTo90 !== null
+        ? sparse.stepsTo90 !== null
+          ? `${(sparse.stepsTo90 / r.stepsTo90).toFixed(2)}x`
+          : `> ${(steps / r.stepsTo90).toFixed(2)}x`
+        : '-';
+    return `| ${r.task} | ${r.reward} | ${r.seed} | ${fmt(r.stepsTo90)} | ${ratio} | ${(100 * r.bestSuccess).toFixed(0)}% | ${(100 * r.finalSuccess).toFixed(0)}% | ${r.steps} | ${r.wallS.toFixed(0)} | ${r.stepsPerS.toFixed(0)} | ${(100 * r.updateShare).toFixed(0)}% |`;
+  });
+  const md = [
+    '## Learning',
+    '',
+    `Written by \`npm run bench:learn -- --tasks ${values.tasks} --rewards ${values.rewards} --steps ${steps} --seeds ${values.seeds} --envs ${values.envs}\` (bench/learn.ts) in ${((performance.now() - t0) / 60000).toFixed(0)} min on ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, 1-minute load ${load.toFixed(2)} at the start. PPO defaults of \`pbridge train\` (${values.envs} envs, 128 steps per env per update, 8 minibatches, 10 epochs), stopping early once 90% success held for 5 updates. "vs sparse" is sparse's steps to 90% over this run's (target for shaped progress: >= 3x).`,
+    '',
+    '| task | reward | seed | env steps to 90% | vs sparse | best success | final success | steps run | wall s | steps/s | update share |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...rows,
+    '',
+    'Success curves (env steps, success rate over the last 100 episodes), every 10 updates:',
+    '',
+    ...results.map(
+      (r) =>
+        `- ${r.task} ${r.reward} s${r.seed}: ${r.curve.map(([s, v]) => `${s}:${(100 * v).toFixed(0)}%`).join(' ')}`,
+    ),
+  ].join('\n');
+  log(`wrote ${writeSection(REPO, 'learn.md', md)}`);
+}
+
+await main();

@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""Trains the default progress model on demos written by `pbridge demos` and exports it to ONNX.
+
+The model sees the three task cameras (front, side, wrist) at 64x64 and a one-hot of the task, and predicts
+  progress: the task's stage-based progress in [0, 1] (labels from `oracleProgress` on every frame, expert and
+            perturbed episodes alike, so states off the expert's path are scored too), and
+  done:     the probability that the success predicate holds.
+The runtime (src/reward/onnx.ts) reads everything it needs to feed the model from the ONNX metadata written at
+the end of this script, so this file and the TypeScript side share no constants but the metadata format.
+
+Usage (Debian's python3-torch, python3-numpy and python3-onnx; CPU is enough):
+  npm run train:reward-model        # regenerates demos, then runs this script
+  /usr/bin/python3 models/train_default.py --data scratch/demos --out models/default-progress.onnx
+"""
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+FORMAT = "progress-bridge.progress-model.v1"
+DEMOS_FORMAT = "progress-bridge.demos.v1"
+# Pixel normalisation: (x / 255 - MEAN) / STD, applied by the runtime before the model.
+MEAN = 0.5
+STD = 0.25
+
+
+def load_task(path):
+    with open(os.path.join(path, "meta.json")) as f:
+        meta = json.load(f)
+    if meta.get("format") != DEMOS_FORMAT:
+        raise SystemExit(f"{path}: not a demos directory of format {DEMOS_FORMAT}")
+    episodes = []
+    with open(os.path.join(path, "episodes.jsonl")) as f:
+        for line in f:
+            ep = json.loads(line)
+            frames = np.load(os.path.join(path, ep["file"]))  # [T+1, V, H, W, 3] uint8
+            episodes.append((ep, frames))
+    return meta, episodes
+
+
+class ProgressNet(nn.Module):
+    def __init__(self, views, tasks):
+        super().__init__()
+        c = 3 * views
+        self.conv = nn.Sequential(
+            # Narrow first layer: at 64x64 it dominates the cost, and the model runs beside the simulator.
+            nn.Conv2d(c, 16, 4, stride=2, padding=1), nn.ReLU(),   # 32x32
+            nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),  # 16x16
+            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),  # 8x8
+            nn.Conv2d(64, 64, 3, stride=2, padding=1), nn.ReLU(),  # 4x4
+        )
+        self.fc = nn.Sequential(nn.Linear(64 * 16 + tasks, 256), nn.ReLU(), nn.Linear(256, 2))
+
+    def forward(self, images, task):
+        h = self.conv(images).flatten(1)
+        out = self.fc(torch.cat([h, task], dim=1))
+        # Progress squashed into [0, 1]; done as a probability.
+        return torch.sigmoid(out[:, 0:1]), torch.sigmoid(out[:, 1:2])
+
+
+def to_input(frames_u8):
+    """[N, V, H, W, 3] uint8 -> [N, V*3, H, W] float32, normalised as the runtime does."""
+    n, v, h, w, _ = frames_u8.shape
+    x = torch.from_numpy(frames_u8).float().div_(255.0)
+    x = x.permute(0, 1, 4, 2, 3).reshape(n, v * 3, h, w)
+    return (x - MEAN) / STD
+
+
+def spearman(a, b):
+    ra = np.argsort(np.argsort(a, kind="stable"), kind="stable").astype(np.float64)
+    rb = np.argsort(np.argsort(b, kind="stable"), kind="stable").astype(np.float64)
+    ra -= ra.mean()
+    rb -= rb.mean()
+    d = np.sqrt((ra * ra).sum() * (rb * rb).sum())
+    return float((ra * rb).sum() / d) if d > 0 else 0.0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True, help="folder with one demos directory per task")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--val-episodes", type=int, default=12, help="last N episodes per task held out")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads; 1 is faster than 2 on a 2-core machine that also runs anything else")
+    ap.add_argument("--frame-stride", type=int, default=2,
+                    help="train on every k-th frame of each episode (neighbouring frames are nearly identical)")
+    args = ap.parse_args()
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    torch.set_num_threads(args.threads)
+    torch.set_num_interop_threads(1)
+
+    tasks = sorted(d for d in os.listdir(args.data) if os.path.isfile(os.path.join(args.data, d, "meta.json")))
+    if not tasks:
+        raise SystemExit(f"no demos directories under {args.data}")
+    metas, train, val = {}, [], []
+    for ti, name in enumerate(tasks):
+        meta, episodes = load_task(os.path.join(args.data, name))
+        metas[name] = meta
+        for i, (ep, frames) in enumerate(episodes):
+            item = (ti, ep, frames)
+            (val if i >= len(episodes) - args.val_episodes else train).append(item)
+    cameras, size = metas[tasks[0]]["cameras"], metas[tasks[0]]["size"]
+    for name in tasks:
+        if metas[name]["cameras"] != cameras or metas[name]["size"] != size:
+            raise SystemExit(f"{name}: cameras/size differ from {tasks[0]}")
+
+    def flatten(items, stride):
+        # Every stride-th frame, offset per episode so all phases of the task are covered; success frames always.
+        picks = []
+        for i, (_, ep, f) in enumerate(items):
+            keep = np.zeros(len(f), bool)
+            keep[i % stride::stride] = True
+            keep |= np.asarray(ep["success_frames"], bool)
+            picks.append(keep)
+        frames = np.concatenate([f[k] for (_, _, f), k in zip(items, picks)])
+        task = np.concatenate([np.full(k.sum(), ti) for (ti, _, _), k in zip(items, picks)])
+        progress = np.concatenate([np.asarray(ep["oracle"], np.float32)[k] for (_, ep, _), k in zip(items, picks)])
+        done = np.concatenate([np.asarray(ep["success_frames"], np.float32)[k] for (_, ep, _), k in zip(items, picks)])
+        return frames, task, progress, done
+
+    xf, xt, yp, yd = flatten(train, args.frame_stride)
+    print(f"tasks {tasks}; train {len(xf)} frames from {len(train)} episodes; val {len(val)} episodes", flush=True)
+    net = ProgressNet(len(cameras), len(tasks))
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
+    steps = args.epochs * (len(xf) // args.batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps)
+    eye = torch.eye(len(tasks))
+    # Success frames are rare (one per successful episode): weight them up so `done` is not always 0.
+    pos_weight = float((1 - yd).sum() / max(1.0, yd.sum()))
+    t0 = time.time()
+    for epoch in range(args.epochs):
+        perm = np.random.permutation(len(xf))
+        net.train()
+        total = 0.0
+        for b in range(len(xf) // args.batch):
+            idx = np.sort(perm[b * args.batch:(b + 1) * args.batch])
+            x = to_input(xf[idx])
+            # Small shifts make the model rely on what is in the picture, not on exact pixel positions.
+            dx, dy = np.random.randint(-2, 3, size=2)
+            x = torch.roll(x, shifts=(int(dy), int(dx)), dims=(2, 3))
+            x = x * (1 + 0.1 * (torch.rand(len(idx), 1, 1, 1) - 0.5)) + 0.1 * (torch.rand(len(idx), 1, 1, 1) - 0.5)
+            p, d = net(x, eye[xt[idx]])
+            tp = torch.from_numpy(yp[idx]).unsqueeze(1)
+            td = torch.from_numpy(yd[idx]).unsqueeze(1)
+            w = 1 + (pos_weight - 1) * td
+            loss = F.mse_loss(p, tp) * 10 + (F.binary_cross_entropy(d, td, reduction="none") * w).mean() / pos_weight
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item()
+        print(f"epoch {epoch + 1}/{args.epochs} loss {total / (len(xf) // args.batch):.4f} {time.time() - t0:.0f}s",
+              flush=True)
+
+    net.eval()
+    with torch.no_grad():
+        for ti, name in enumerate(tasks):
+            vocs, correct, n = [], 0, 0
+            for t_i, ep, frames in val:
+                if t_i != ti:
+                    continue
+                p, d = net(to_input(frames), eye[np.full(len(frames), ti)])
+                p = p.squeeze(1).numpy()
+                if ep["policy"] == "expert" and ep["success"]:
+                    vocs.append(spearman(p, np.arange(len(p))))
+                correct += int((p[-1] > 0.95 or d[-1].item() > 0.5) == ep["success"])
+                n += 1
+            print(f"val {name}: VOC {np.mean(vocs) if vocs else float('nan'):.3f} over {len(vocs)} demos, "
+                  f"final-frame success accuracy {correct}/{n}", flush=True)
+
+    images = torch.zeros(1, 3 * len(cameras), size, size)
+    task = torch.zeros(1, len(tasks))
+    tmp = args.out + ".tmp"
+    torch.onnx.export(net, (images, task), tmp, input_names=["images", "task"], output_names=["progress", "done"],
+                      dynamic_axes={"images": {0: "B"}, "task": {0: "B"}, "progress": {0: "B"}, "done": {0: "B"}},
+                      opset_version=17)
+    import onnx
+    model = onnx.load(tmp)
+    spec = {
+        "format": FORMAT,
+        "images": {"input": "images", "cameras": cameras, "height": size, "width": size, "layout": "NCHW",
+                   "scale": 1 / 255, "mean": [MEAN] * 3, "std": [STD] * 3},
+        "task": {"input": "task", "instructions": [metas[n]["instruction"] for n in tasks], "tasks": tasks},
+        "outputs": {"progress": "progress", "done": "done"},
+    }
+    for k, v in {"progress_bridge": json.dumps(spec), "trained_on": ",".join(tasks),
+                 "version": time.strftime("%Y-%m-%d")}.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = k, v
+    onnx.save(model, tmp)
+    os.replace(tmp, args.out)
+    print(f"wrote {args.out} ({os.path.getsize(args.out) / 1e6:.1f} MB)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
