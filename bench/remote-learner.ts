@@ -5,19 +5,26 @@
  * the oracle model, which shows the cost of waiting for the model's answers before replying (the oracle answers
  * at once, so what is left is the reward service's batching delay and bookkeeping).
  *
- *   node bin/run-ts.js bench/remote-learner.ts [--task=push] [--envs=16] [--workers=2] [--steps=200] [--repeats=5]
+ *   npm run bench:remote-learner [-- --task=push --envs=16 --workers=2 --steps=200 --repeats=5]
+ *   (node bin/run-ts.js bench/remote-learner.ts)
  *
  * Configurations are timed in interleaved windows (in-process, remote, remote+oracle, in-process, ...) so the
  * drift of a shared machine spreads evenly over them; the figure is the median window.
+ * Prints the figures, keeps them in bench/out/remote-learner.json and writes bench/results/remote-learner.md
+ * (reassembling BENCHMARKS.md).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, cpus, loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { BridgeServer } from '../src/bridge/server.ts';
 import { RemoteVectorEnv } from '../src/clients/remote-vector-env.ts';
 import { VectorEnv } from '../src/vector/vector-env.ts';
 import { randomActions } from './replay.ts';
 import { median, progress } from './stats.ts';
+import { writeSection } from './compose.ts';
+
+const REPO = fileURLToPath(new URL('..', import.meta.url));
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: string): string =>
@@ -84,6 +91,8 @@ function runAsync(
 }
 
 async function main(): Promise<void> {
+  const started = performance.now();
+  const load = loadavg()[0]!;
   progress(
     `remote learner: ${task}, ${numEnvs} envs, ${workers} workers, ${steps} steps x ${repeats} windows`,
   );
@@ -153,7 +162,7 @@ async function main(): Promise<void> {
     for (const s of steppers) await s.close();
   }
   const base = median(rates[0]!);
-  const rows = steppers.map((s, i) => ({
+  const rows: { name: string; stepsPerSec: number; ratio: number }[] = steppers.map((s, i) => ({
     name: s.name,
     stepsPerSec: median(rates[i]!),
     ratio: median(rates[i]!) / base,
@@ -197,6 +206,25 @@ async function main(): Promise<void> {
     'bench/out/remote-learner.json',
     `${JSON.stringify({ task, numEnvs, workers, steps, repeats, rows, date: new Date().toISOString() }, null, 2)}\n`,
   );
+
+  const md = [
+    '## Remote learner',
+    '',
+    `Written by \`npm run bench:remote-learner${args.length ? ` -- ${args.join(' ')}` : ''}\` (bench/remote-learner.ts) in ${((performance.now() - started) / 1000).toFixed(0)} s on ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, 1-minute load ${load.toFixed(2)} at the start.`,
+    '',
+    `Env steps/s of \`${task}\` with N = ${numEnvs} envs on ${workers} workers, same-step autoreset, random actions, stepped by a learner over the bridge (loopback WebSocket, server in the benchmark's process) against the same task, N and workers as an in-process VectorEnv (the baseline). Medians of ${repeats} interleaved windows of ${steps} vector steps, after ${warmup} warm-up steps per configuration. "Remote + oracle shaping" also has the server shape rewards with the oracle progress model (which answers at once), so what it adds is the reward service's batching delay and bookkeeping.${hasPython ? ' The Python client (numpy + msgpack, its own process) is timed after the others on the same server.' : ' The Python client was not timed: python3 with numpy and msgpack was not found.'}`,
+    '',
+    '| configuration | env steps/s (median) | vs in-process | windows, slowest to fastest |',
+    '|---|---:|---:|---:|',
+    ...rows.map((r, i) => {
+      const w = rates[i];
+      const spread = w ? `${Math.min(...w).toFixed(0)} to ${Math.max(...w).toFixed(0)}` : 'median only';
+      return `| ${r.name} | ${r.stepsPerSec.toFixed(0)} | ${r.ratio.toFixed(2)}x | ${spread} |`;
+    }),
+    '',
+    'On a shared machine the windows spread widely; the ratio of medians is the figure, the spread says how far to trust it.',
+  ].join('\n');
+  progress(`wrote ${writeSection(REPO, 'remote-learner.md', md)}`);
 }
 
 await main();

@@ -153,7 +153,9 @@ async function quality(episodes: number): Promise<RewardEvalReport[]> {
 async function main(): Promise<void> {
   const t0 = performance.now();
   const load = loadavg()[0]!;
-  const episodes = quick ? 5 : 20;
+  const episodes = quick
+    ? 5
+    : Number(process.argv.find((a) => a.startsWith('--episodes='))?.split('=')[1] ?? 20);
   const q = await quality(episodes);
   const model = await modelThroughput();
   const repeats = quick ? 1 : 3;
@@ -175,7 +177,7 @@ async function main(): Promise<void> {
   const md = [
     '## Reward service',
     '',
-    `Written by \`npm run bench:reward${quick ? ' -- --quick' : ''}\` (bench/reward.ts) in ${((performance.now() - t0) / 1000).toFixed(0)} s on ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, 1-minute load ${load.toFixed(2)} at the start. Model: the default progress model (3 views at 64x64), onnxruntime-node CPU provider, one intra-op thread.`,
+    `Written by \`npm run bench:reward${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\` (bench/reward.ts) in ${((performance.now() - t0) / 1000).toFixed(0)} s on ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, 1-minute load ${load.toFixed(2)} at the start. Model: the default progress model (3 views at 64x64), onnxruntime-node CPU provider, one intra-op thread.`,
     '',
     `### Model quality on held-out seeds (bar: VOC >= 0.9, success accuracy >= 90%)`,
     '',

@@ -1,5 +1,6 @@
 /**
- * Rig round-trip benchmark (standalone): `node bin/run-ts.js bench/rig.ts [--seconds 10] [--reward R] [--encoding jpeg|png]`.
+ * Rig round-trip benchmark: `npm run bench:rig [-- --seconds 10 --reward R --encoding jpeg|png --rates 10,30]`
+ * (node bin/run-ts.js bench/rig.ts).
  *
  * A server in this process (ONNX MLP policy, the reward model, the episode store with fsync per step) and
  * `pbridge rig-sim` in a child process, paced at 10 Hz and at 30 Hz with 3 JPEG cameras (96x96; `--encoding png`
@@ -7,10 +8,11 @@
  * starts, as on a robot whose camera driver hands over encoded frames). The server's own decision time (arrival
  * -> action decided, before the fsync) is read back from the store; the reward model decodes every frame it
  * reads (JPEG with our baseline decoder) off the action path.
+ * Prints the figures as JSON and writes bench/results/rig.md (reassembling BENCHMARKS.md).
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -24,8 +26,10 @@ import { RewardService } from '../src/reward/service.ts';
 import { listEpisodes, readEpisode } from '../src/rig/episode-store.ts';
 import { loadRigPolicy } from '../src/rig/policy.ts';
 import type { RigSimSummary } from '../src/rig/sim.ts';
+import { writeSection } from './compose.ts';
 
 const PBRIDGE = fileURLToPath(new URL('../bin/pbridge.js', import.meta.url));
+const REPO = fileURLToPath(new URL('..', import.meta.url));
 
 const { values } = parseArgs({
   options: {
@@ -102,7 +106,21 @@ function pct(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 }
 
-async function runAt(rateHz: number): Promise<Record<string, unknown>> {
+interface RateResult {
+  rate_hz: number;
+  steps: number;
+  warmup_steps_excluded: number;
+  late: number;
+  rig_latency_ms: { p50: number; p99: number; max: number };
+  server_decide_ms: { p50: number; p99: number };
+  reward_latency_ms: { p50: number; p99: number };
+  achieved_hz: number;
+  episodes: number;
+  stored_steps: number;
+  scored_steps: number;
+}
+
+async function runAt(rateHz: number): Promise<RateResult> {
   const dir = mkdtempSync(join(tmpdir(), 'pb-bench-rig-'));
   const env = await makeEnv('push');
   const policyPath = mlpPolicyFile(dir, env.obsDim, env.actDim);
@@ -181,7 +199,9 @@ async function runAt(rateHz: number): Promise<Record<string, unknown>> {
   };
 }
 
-const results = [];
+const started = performance.now();
+const load = loadavg()[0]!;
+const results: RateResult[] = [];
 for (const rate of values.rates!.split(',').map(Number)) results.push(await runAt(rate));
 console.log(
   JSON.stringify(
@@ -197,3 +217,24 @@ console.log(
     2,
   ),
 );
+
+const cameras = `3 cameras (front, side, wrist), ${values.encoding!.toUpperCase()} ${values.size}x${values.size}`;
+const args = process.argv.slice(2);
+const ms = (x: number): string => x.toFixed(2);
+const md = [
+  '## Rig round trip',
+  '',
+  `Written by \`npm run bench:rig${args.length ? ` -- ${args.join(' ')}` : ''}\` (bench/rig.ts) in ${((performance.now() - started) / 1000).toFixed(0)} s on ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, 1-minute load ${load.toFixed(2)} at the start.`,
+  '',
+  `A bridge server in the benchmark's process (a random-weight ONNX MLP policy, 2 x 64 tanh; the \`${rewardSource}\` progress model behind the reward service; the episode store, fsync per step before the action is sent) and \`pbridge rig-sim\` on the push task in a child process, paced at each rate with ${cameras}, episodes of 50 steps, ${seconds} s per rate, the first 20 steps excluded as warm-up. Round trip: what the rig sees, observation sent -> action received (the frames are encoded before the clock starts, as from a camera driver that hands over encoded frames). Achieved rate: all steps over the rig's whole wall time, warm-up and the resets between episodes included (within an episode the rig paces on an absolute clock, so a slow step is made up when the next ones are quick). Late: actions the server flagged as missing the step's deadline (the rig held its previous command), all steps counted. Server decide: arrival -> action decided, before the fsync, read back from the store. The reward model decodes the frames off the action path.`,
+  '',
+  '| target rate | achieved rate | achieved / target | round trip p50 ms | round trip p99 ms | max ms | p99 / period | late actions | server decide p50 / p99 ms | reward answer p50 / p99 ms | steps scored |',
+  '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ...results.map(
+    (r) =>
+      `| ${r.rate_hz} Hz | ${r.achieved_hz.toFixed(2)} Hz | ${(r.achieved_hz / r.rate_hz).toFixed(2)}x | ${ms(r.rig_latency_ms.p50)} | ${ms(r.rig_latency_ms.p99)} | ${ms(r.rig_latency_ms.max)} | ${((r.rig_latency_ms.p99 * r.rate_hz) / 1000).toFixed(2)} | ${r.late} of ${r.steps} | ${ms(r.server_decide_ms.p50)} / ${ms(r.server_decide_ms.p99)} | ${ms(r.reward_latency_ms.p50)} / ${ms(r.reward_latency_ms.p99)} | ${r.scored_steps} of ${r.stored_steps} |`,
+  ),
+  '',
+  "Ratios: achieved / target is the rate held against the rate asked for; p99 / period is the slow tail of the round trip as a share of one control period (below 1 leaves the rest of the period to the robot). The rig, the server and the reward model share this machine's cores with each other and with whatever else runs (see the load above), so the tails are the shared machine's.",
+].join('\n');
+process.stderr.write(`wrote ${writeSection(REPO, 'rig.md', md)}\n`);
