@@ -154,7 +154,12 @@ export class OnnxProgressModel implements ProgressModel {
     });
   }
 
+  private released = false;
+
+  /** Frees the session; safe to call again (the reward service closes the model it owns, and so may its owner). */
   async close(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
     await this.session.release();
   }
 }
