@@ -8,6 +8,8 @@ import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { defaultTrainConfig, train, type UpdateMetrics } from '../src/train/trainer.ts';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { writeSection } from './compose.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -82,28 +84,60 @@ async function main(): Promise<void> {
     for (const seed of values.seeds.split(',').map(Number)) {
       for (const reward of values.rewards.split(',')) {
         log(`== ${task} ${reward} seed ${seed}`);
-        results.push(await run(task, reward, seed, steps));
+        const r = await run(task, reward, seed, steps);
+        results.push(r);
+        saveRun(r, steps, load);
+        // Written after every run, so a long invocation that is stopped still leaves what it measured.
+        log(`wrote ${writeSection(REPO, 'learn.md', report(loadRuns(), t0))}`);
       }
     }
   }
-  const fmt = (n: number | null): string => (n === null ? `not reached in ${steps}` : String(n));
+}
+
+/**
+ * Every run's result is kept in bench/results/learn.json with the settings it ran under, and the section shows all
+ * of them: rewards can be re-run one at a time (a new progress model, say) without redoing the baselines. A
+ * re-run of the same task, reward and seed replaces the old entry.
+ */
+interface SavedRun extends RunResult {
+  budget: number;
+  envs: number;
+  load: number;
+  date: string;
+}
+
+const SAVED = join(REPO, 'bench', 'results', 'learn.json');
+
+function loadRuns(): SavedRun[] {
+  return existsSync(SAVED) ? (JSON.parse(readFileSync(SAVED, 'utf8')) as SavedRun[]) : [];
+}
+
+function saveRun(r: RunResult, budget: number, load: number): void {
+  const runs = loadRuns().filter((o) => !(o.task === r.task && o.reward === r.reward && o.seed === r.seed));
+  runs.push({ ...r, budget, envs: Number(values.envs), load, date: new Date().toISOString() });
+  writeFileSync(SAVED, JSON.stringify(runs, null, 1) + '\n');
+}
+
+function report(results: SavedRun[], t0: number): string {
+  const fmt = (n: number | null, budget: number): string =>
+    n === null ? `not reached in ${budget}` : String(n);
   const rows = results.map((r) => {
     const sparse = results.find((s) => s.task === r.task && s.seed === r.seed && s.reward === 'sparse');
     const ratio =
       sparse && r.stepsTo90 !== null
         ? sparse.stepsTo90 !== null
           ? `${(sparse.stepsTo90 / r.stepsTo90).toFixed(2)}x`
-          : `> ${(steps / r.stepsTo90).toFixed(2)}x`
+          : `> ${(sparse.budget / r.stepsTo90).toFixed(2)}x`
         : '-';
-    return `| ${r.task} | ${r.reward} | ${r.seed} | ${fmt(r.stepsTo90)} | ${ratio} | ${(100 * r.bestSuccess).toFixed(0)}% | ${(100 * r.finalSuccess).toFixed(0)}% | ${r.steps} | ${r.wallS.toFixed(0)} | ${r.stepsPerS.toFixed(0)} | ${(100 * r.updateShare).toFixed(0)}% |`;
+    return `| ${r.task} | ${r.reward} | ${r.seed} | ${r.envs} | ${fmt(r.stepsTo90, r.budget)} | ${ratio} | ${(100 * r.bestSuccess).toFixed(0)}% | ${(100 * r.finalSuccess).toFixed(0)}% | ${r.steps} | ${r.wallS.toFixed(0)} | ${r.stepsPerS.toFixed(0)} | ${(100 * r.updateShare).toFixed(0)}% | ${r.load.toFixed(1)} |`;
   });
   const md = [
     '## Learning',
     '',
-    `Written by \`npm run bench:learn -- --tasks ${values.tasks} --rewards ${values.rewards} --steps ${steps} --seeds ${values.seeds} --envs ${values.envs}\` (bench/learn.ts) in ${((performance.now() - t0) / 60000).toFixed(0)} min on ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, 1-minute load ${load.toFixed(2)} at the start. PPO defaults of \`pbridge train\` (${values.envs} envs, 128 steps per env per update, 8 minibatches, 10 epochs), stopping early once 90% success held for 5 updates. "vs sparse" is sparse's steps to 90% over this run's (target for shaped progress: >= 3x).`,
+    `Written by \`npm run bench:learn -- --tasks T --rewards R --steps BUDGET --seeds S --envs N\` (bench/learn.ts), one row per run, each run's settings and raw figures kept in bench/results/learn.json (a later run of the same task, reward and seed replaces its row). Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores; the 1-minute load at each run's start is in the table. PPO defaults of \`pbridge train\` (128 steps per env per update, 8 minibatches, 10 epochs), stopping early once 90% success held for 5 updates. "vs sparse" is sparse's steps to 90% over this run's (target for shaped progress: >= 3x). Last section update took ${((performance.now() - t0) / 60000).toFixed(0)} min.`,
     '',
-    '| task | reward | seed | env steps to 90% | vs sparse | best success | final success | steps run | wall s | steps/s | update share |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| task | reward | seed | envs | env steps to 90% | vs sparse | best success | final success | steps run | wall s | steps/s | update share | load |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows,
     '',
     'Success curves (env steps, success rate over the last 100 episodes), every 10 updates:',
@@ -113,7 +147,7 @@ async function main(): Promise<void> {
         `- ${r.task} ${r.reward} s${r.seed}: ${r.curve.map(([s, v]) => `${s}:${(100 * v).toFixed(0)}%`).join(' ')}`,
     ),
   ].join('\n');
-  log(`wrote ${writeSection(REPO, 'learn.md', md)}`);
+  return md;
 }
 
 await main();

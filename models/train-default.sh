@@ -6,8 +6,14 @@ cd "$(dirname "$0")/.."
 DATA="${DEMOS_DIR:-models/.demos}"
 EPISODES="${EPISODES:-150}"
 PY="${PYTHON:-/usr/bin/python3}"
+RANDOM_EPISODES="${RANDOM_EPISODES:-60}"
 for task in reach push pick-place drawer-open stack; do
-  node bin/pbridge.js demos --env "$task" --episodes "$EPISODES" --perturbed 0.4 --hold 5 --seed 0 \
-    --cameras front,side,wrist --size 64 --out "$DATA/$task"
+  # push gets twice the demos: its cube is a few pixels at 64x64 and its progress the hardest to read.
+  n="$EPISODES"; [ "$task" = push ] && n=$((2 * EPISODES))
+  node bin/pbridge.js demos --env "$task" --episodes "$n" --perturbed 0.4 --hold 5 --seed 0 \
+    --cameras front,side,wrist --size 64 --out "$DATA/expert/$task"
+  # What an untrained policy does, so its states get low, steady progress instead of noise.
+  node bin/pbridge.js demos --env "$task" --episodes "$RANDOM_EPISODES" --random --seed 50000 \
+    --cameras front,side,wrist --size 64 --out "$DATA/random/$task"
 done
-"$PY" models/train_default.py --data "$DATA" --out models/default-progress.onnx "$@"
+"$PY" models/train_default.py --data "$DATA/expert" "$DATA/random" --out models/default-progress.onnx "$@"

@@ -10,7 +10,7 @@ the end of this script, so this file and the TypeScript side share no constants 
 
 Usage (Debian's python3-torch, python3-numpy and python3-onnx; CPU is enough):
   npm run train:reward-model        # regenerates demos, then runs this script
-  /usr/bin/python3 models/train_default.py --data scratch/demos --out models/default-progress.onnx
+  /usr/bin/python3 models/train_default.py --data DEMOS [MORE_DEMOS ...] --out models/default-progress.onnx
 """
 import argparse
 import json
@@ -82,7 +82,8 @@ def spearman(a, b):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", required=True, help="folder with one demos directory per task")
+    ap.add_argument("--data", required=True, nargs="+",
+                    help="folders with one demos directory per task (several folders are merged by task)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--batch", type=int, default=128)
@@ -99,16 +100,22 @@ def main():
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
 
-    tasks = sorted(d for d in os.listdir(args.data) if os.path.isfile(os.path.join(args.data, d, "meta.json")))
+    dirs = {}
+    for root in args.data:
+        for d in sorted(os.listdir(root)):
+            if os.path.isfile(os.path.join(root, d, "meta.json")):
+                dirs.setdefault(d, []).append(os.path.join(root, d))
+    tasks = sorted(dirs)
     if not tasks:
         raise SystemExit(f"no demos directories under {args.data}")
     metas, train, val = {}, [], []
     for ti, name in enumerate(tasks):
-        meta, episodes = load_task(os.path.join(args.data, name))
-        metas[name] = meta
-        for i, (ep, frames) in enumerate(episodes):
-            item = (ti, ep, frames)
-            (val if i >= len(episodes) - args.val_episodes else train).append(item)
+        for path in dirs[name]:
+            meta, episodes = load_task(path)
+            metas[name] = meta
+            for i, (ep, frames) in enumerate(episodes):
+                item = (ti, ep, frames)
+                (val if i >= len(episodes) - args.val_episodes else train).append(item)
     cameras, size = metas[tasks[0]]["cameras"], metas[tasks[0]]["size"]
     for name in tasks:
         if metas[name]["cameras"] != cameras or metas[name]["size"] != size:

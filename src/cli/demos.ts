@@ -18,10 +18,11 @@ import { namesOf } from '../sim/mujoco.ts';
 import { intOption } from './options.ts';
 import { Progress } from './progress.ts';
 
-export const DEMOS_USAGE = `  demos --env NAME|PATH --out DIR [--episodes 50] [--seed 0] [--perturbed 0.0] [--hold 5]
+export const DEMOS_USAGE = `  demos --env NAME|PATH --out DIR [--episodes 50] [--seed 0] [--perturbed 0.0 | --random] [--hold 5]
         [--cameras front,side,wrist] [--size 64] [--json]
                                                   expert demos with frames and progress labels (for training
                                                   progress models); --perturbed: share of knocked-off episodes;
+                                                  --random: uniformly random actions throughout;
                                                   --hold: steps recorded holding still after success
 `;
 
@@ -33,8 +34,9 @@ export interface DemosSummary {
   out: string;
   episodes: number;
   frames: number;
-  expert_success_rate: number;
+  expert_success_rate: number | null;
   perturbed_success_rate: number | null;
+  random_success_rate: number | null;
   seconds: number;
 }
 
@@ -47,6 +49,7 @@ export async function cmdDemos(args: string[]): Promise<void> {
       episodes: { type: 'string' },
       seed: { type: 'string' },
       perturbed: { type: 'string' },
+      random: { type: 'boolean', default: false },
       hold: { type: 'string' },
       cameras: { type: 'string' },
       size: { type: 'string' },
@@ -75,16 +78,18 @@ export async function cmdDemos(args: string[]): Promise<void> {
     const summary = writeDemos(
       env,
       values.out,
-      { episodes, seed, perturbed, cameras, size, hold },
+      { episodes, seed, perturbed, random: values.random, cameras, size, hold },
       !values.json,
     );
     if (values.json) console.log(JSON.stringify(summary, null, 2));
     else {
-      const p = summary.perturbed_success_rate;
+      const rates = (['expert', 'perturbed', 'random'] as const)
+        .map((k) => [k, summary[`${k}_success_rate`]] as const)
+        .filter(([, r]) => r !== null)
+        .map(([k, r]) => `${k} success ${(100 * r!).toFixed(0)}%`);
       console.log(
         `${summary.env}: ${summary.episodes} episodes, ${summary.frames} frames -> ${summary.out} ` +
-          `(expert success ${(100 * summary.expert_success_rate).toFixed(0)}%` +
-          `${p === null ? '' : `, perturbed success ${(100 * p).toFixed(0)}%`}, ${summary.seconds.toFixed(1)} s)`,
+          `(${[...rates, `${summary.seconds.toFixed(1)} s`].join(', ')})`,
       );
     }
   } finally {
@@ -97,6 +102,8 @@ export interface WriteDemosOptions {
   seed: number;
   /** Share of episodes from the perturbed expert; they are spread evenly through the sequence. */
   perturbed: number;
+  /** Every episode from the random policy instead. */
+  random?: boolean;
   cameras: string[];
   size: number;
   /** Steps recorded after the first success, holding still. */
@@ -127,11 +134,14 @@ export function writeDemos(
   writeFileSync(index, '');
   const progress = new Progress(episodes, `demos ${env.task.name}`, showProgress);
   let frames = 0;
-  const outcome = { expert: [0, 0], perturbed: [0, 0] };
+  const outcome = { expert: [0, 0], perturbed: [0, 0], random: [0, 0] };
   for (let e = 0; e < episodes; e++) {
     // Bresenham spreading: the e-th episode is perturbed when the running share falls behind `perturbed`.
-    const policy: DemoPolicy =
-      Math.floor((e + 1) * perturbed) > Math.floor(e * perturbed) ? 'perturbed' : 'expert';
+    const policy: DemoPolicy = options.random
+      ? 'random'
+      : Math.floor((e + 1) * perturbed) > Math.floor(e * perturbed)
+        ? 'perturbed'
+        : 'expert';
     const ep = recordEpisode(env, policy, seed + e, { cameras, size, hold });
     const file = `episode-${String(e).padStart(5, '0')}.npy`;
     writeFileSync(join(out, file), encodeNpy(ep.frames, [ep.steps + 1, cameras.length, size, size, 3]));
@@ -166,8 +176,9 @@ export function writeDemos(
     out,
     episodes,
     frames,
-    expert_success_rate: rate(outcome.expert) ?? 0,
+    expert_success_rate: rate(outcome.expert),
     perturbed_success_rate: rate(outcome.perturbed),
+    random_success_rate: rate(outcome.random),
     seconds: (performance.now() - t0) / 1000,
   };
 }

@@ -5,15 +5,17 @@
  * Two policies produce them. `expert` is the task's scripted expert: successful demos whose frames are labelled
  * by time (t / T) and by the task's stages (`oracleProgress`). `perturbed` is the expert knocked off course from a
  * random step on (frozen, noisy, random or drifting actions): mostly failures, the negatives a success classifier
- * needs, and states a learning policy visits that demos never show.
+ * needs, and states a learning policy visits that demos never show. `random` acts uniformly at random from the
+ * first step, as an untrained Gaussian policy does: the states early training lives in, which a model must score
+ * low and steadily rather than with noise.
  */
 import type { ManipulationEnv } from '../env/env.ts';
 import type { TaskDefinition } from '../env/task.ts';
 import { Rng } from '../env/rng.ts';
 import { InvalidArgument } from '../sim/errors.ts';
 
-export type DemoPolicy = 'expert' | 'perturbed';
-export const DEMO_POLICIES: readonly DemoPolicy[] = ['expert', 'perturbed'];
+export type DemoPolicy = 'expert' | 'perturbed' | 'random';
+export const DEMO_POLICIES: readonly DemoPolicy[] = ['expert', 'perturbed', 'random'];
 
 /** How a perturbed episode leaves the expert's path, from its `start` step on. */
 export type Perturbation = 'freeze' | 'noise' | 'random' | 'drift';
@@ -120,6 +122,8 @@ export function recordEpisode(
       // Hold still, but keep the gripper as the expert left it: opening or closing it could undo the success
       // (pick-place counts only a released cube).
       for (let i = 0; i < action.length - 1; i++) action[i] = 0;
+    } else if (policy === 'random') {
+      for (let i = 0; i < action.length; i++) action[i] = rng.uniform(-1, 1);
     } else {
       env.expertAction(action);
       if (perturbation && t >= perturbation.start) perturb(perturbation.kind, action, drift, rng);
