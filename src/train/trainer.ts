@@ -187,6 +187,8 @@ export async function train(
     autoreset: 'same-step',
     envOptions: cameras.length > 0 ? { images: { cameras, size: opened!.size } } : {},
     poseEnvs: hooks.poseEnvs ?? 0,
+    // Frames are rendered only for the states the model is asked about.
+    imageEvery: config.queryStride,
   });
   const service = opened
     ? new RewardService(opened.model, { maxBatch: 64, maxWaitMs: 2, maxInFlight: 2 })

@@ -138,6 +138,8 @@ export interface WorkerInit {
   task: string;
   envOptions: EnvOptions;
   autoreset: AutoresetMode;
+  /** Render image observations only at episode steps that are multiples of this (1: every step). */
+  imageEvery: number;
   workerIndex: number;
   /** Global index of this worker's first env and one past its last. */
   start: number;

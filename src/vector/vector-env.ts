@@ -59,6 +59,11 @@ export interface VectorEnvOptions {
   copy?: boolean;
   /** Sub-envs 0..poseEnvs-1 share their body poses after every step (`poses()`), for live viewers. Default 0. */
   poseEnvs?: number;
+  /**
+   * Render image observations only at episode steps that are multiples of this (default 1, every step); between
+   * them an env's images are those of its last rendered step. For a reward model queried every k-th step.
+   */
+  imageEvery?: number;
 }
 
 export interface VectorResetOptions {
@@ -160,6 +165,10 @@ export class VectorEnv {
         `must be an integer in [1, min(numEnvs, ${MAX_WORKERS})] = [1, ${Math.min(numEnvs, MAX_WORKERS)}], got ${workerCount}`,
       );
     }
+    const imageEvery = options.imageEvery ?? 1;
+    if (!Number.isInteger(imageEvery) || imageEvery < 1 || imageEvery > 10_000) {
+      throw new InvalidArgument('imageEvery', `must be an integer in [1, 10000], got ${imageEvery}`);
+    }
     const autoreset = options.autoreset ?? 'next-step';
     if (!AUTORESET_MODES.includes(autoreset)) {
       throw new InvalidArgument(
@@ -187,6 +196,7 @@ export class VectorEnv {
       const init: WorkerInit = {
         task,
         envOptions: options.envOptions ?? {},
+        imageEvery,
         autoreset,
         workerIndex: w,
         start,

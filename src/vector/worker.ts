@@ -64,6 +64,8 @@ async function main(): Promise<void> {
     const env = envs[k]!;
     const spec = env.imageObs;
     if (!spec || imageBytes === 0) return;
+    // A reward model queried every k-th step needs frames only then; the others keep the last frame.
+    if (env.episodeStep % init.imageEvery !== 0) return;
     let at = (init.start + k) * imageBytes;
     for (const camera of spec.cameras) {
       const rgb = env.renderer.render(env.data, camera, spec.size, spec.size).rgb;
