@@ -9,26 +9,25 @@ export function intOption(
   min: number,
   max: number,
 ): number {
-  if (raw === undefined) return fallback;
-  const v = Number(raw);
-  if (!Number.isInteger(v) || v < min || v > max) {
-    throw new InvalidArgument(`--${name}`, `must be an integer in [${min}, ${max}], got "${raw}"`);
-  }
-  return v;
+  return numberOption(name, raw, fallback, min, max, true);
 }
 
-/** A number flag within [min, max]; absent gives `fallback`; anything else is an error naming the flag. */
+/** A number flag within [min, max] (an integer when `integer`); absent gives `fallback`. */
 export function numberOption(
   name: string,
   raw: string | undefined,
   fallback: number,
   min: number,
   max: number,
+  integer = false,
 ): number {
   if (raw === undefined) return fallback;
   const v = Number(raw);
-  if (!Number.isFinite(v) || v < min || v > max) {
-    throw new InvalidArgument(`--${name}`, `must be a number in [${min}, ${max}], got "${raw}"`);
+  if (!Number.isFinite(v) || (integer && !Number.isInteger(v)) || v < min || v > max) {
+    throw new InvalidArgument(
+      `--${name}`,
+      `must be ${integer ? 'an integer' : 'a number'} in [${min}, ${max}], got "${raw}"`,
+    );
   }
   return v;
 }
