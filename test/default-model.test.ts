@@ -31,7 +31,8 @@ describe('default progress model', () => {
         // The costly mistake for a rig without a success sensor is a false success: failed episodes must be
         // rejected. (Success accuracy as a whole, with its 90% bar, is measured on more episodes in BENCHMARKS.md;
         // on push it is below the bar.)
-        if (report.success.negatives > 0) expect(report.success.true_negative_rate).toBeGreaterThanOrEqual(0.75);
+        if (report.success.negatives > 0)
+          expect(report.success.true_negative_rate).toBeGreaterThanOrEqual(0.75);
       } finally {
         env.close();
         await opened.model.close?.();
