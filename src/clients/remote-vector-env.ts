@@ -20,15 +20,9 @@ import {
   type VecOpened,
   type VecReset,
 } from '../protocol/index.ts';
-import {
-  EnvClosed,
-  errorFromCode,
-  InvalidAction,
-  InvalidArgument,
-  type ProgressBridgeError,
-} from '../sim/errors.ts';
+import { EnvClosed, errorFromCode, InvalidArgument, type ProgressBridgeError } from '../sim/errors.ts';
 import type { AutoresetMode } from '../vector/layout.ts';
-import type { VectorInfo, VectorResetOptions } from '../vector/vector-env.ts';
+import { packActions, type VectorInfo, type VectorResetOptions } from '../vector/vector-env.ts';
 
 export interface RemoteVectorEnvOptions {
   /** The bridge's WebSocket URL, e.g. ws://127.0.0.1:8787/ws. */
@@ -210,27 +204,9 @@ export class RemoteVectorEnv {
   }
 
   private pack(actions: ArrayLike<number> | ArrayLike<ArrayLike<number>>): Float32Array {
-    const { numEnvs: n, actDim: d } = this;
-    const out = new Float32Array(n * d);
-    const nested = actions.length > 0 && typeof actions[0] === 'object' && actions[0] !== null;
-    if (nested) {
-      if (actions.length !== n)
-        throw new InvalidAction(`actions has ${actions.length} rows; expected ${n} (one per sub-env)`);
-      for (let i = 0; i < n; i++) {
-        const row = (actions as ArrayLike<ArrayLike<number>>)[i]!;
-        if (row.length !== d)
-          throw new InvalidAction(`actions[${i}] has ${row.length} numbers; expected ${d}`);
-        for (let j = 0; j < d; j++) out[i * d + j] = row[j]!;
-      }
-      return out;
-    }
-    if (actions.length !== n * d) {
-      throw new InvalidAction(
-        `actions has ${actions.length} numbers; expected numEnvs * actDim = ${n} * ${d} = ${n * d}`,
-      );
-    }
+    const out = new Float32Array(this.numEnvs * this.actDim);
     // NaN and Inf go through: the server answers INVALID_ACTION, as the in-process env would throw it.
-    for (let k = 0; k < n * d; k++) out[k] = (actions as ArrayLike<number>)[k]!;
+    packActions(actions, this.numEnvs, this.actDim, out, false);
     return out;
   }
 

@@ -342,27 +342,7 @@ export class VectorEnv {
   }
 
   private writeActions(actions: ArrayLike<number> | ArrayLike<ArrayLike<number>>): void {
-    const { numEnvs: n, actDim: d } = this;
-    const out = this.views.actions;
-    const nested = actions.length > 0 && typeof actions[0] === 'object' && actions[0] !== null;
-    if (nested) {
-      if (actions.length !== n)
-        throw new InvalidAction(`actions has ${actions.length} rows; expected ${n} (one per sub-env)`);
-      for (let i = 0; i < n; i++) {
-        const row = (actions as ArrayLike<ArrayLike<number>>)[i]!;
-        if (row.length !== d)
-          throw new InvalidAction(`actions[${i}] has ${row.length} numbers; expected ${d}`);
-        for (let j = 0; j < d; j++) out[i * d + j] = finite(row[j], i, j);
-      }
-      return;
-    }
-    if (actions.length !== n * d) {
-      throw new InvalidAction(
-        `actions has ${actions.length} numbers; expected numEnvs * actDim = ${n} * ${d} = ${n * d}`,
-      );
-    }
-    const flat = actions as ArrayLike<number>;
-    for (let k = 0; k < n * d; k++) out[k] = finite(flat[k], Math.floor(k / d), k % d);
+    packActions(actions, this.numEnvs, this.actDim, this.views.actions, true);
   }
 
   /** Per-camera image batches gathered from the shared buffer's per-env layout (always copies). */
@@ -458,6 +438,38 @@ async function waitDone(control: Int32Array, index: number, req: number): Promis
     const r = Atomics.waitAsync(control, index, current);
     if (r.async) await r.value;
   }
+}
+
+/**
+ * Copies a batch of actions, flat [numEnvs * actDim] or one row per sub-env, into `out`, checking the shape
+ * (InvalidAction names what is wrong) and, with `checkFinite`, that every entry is a finite number.
+ */
+export function packActions(
+  actions: ArrayLike<number> | ArrayLike<ArrayLike<number>>,
+  n: number,
+  d: number,
+  out: Float32Array,
+  checkFinite: boolean,
+): void {
+  const entry = checkFinite ? finite : (v: unknown): number => v as number;
+  const nested = actions.length > 0 && typeof actions[0] === 'object' && actions[0] !== null;
+  if (nested) {
+    if (actions.length !== n)
+      throw new InvalidAction(`actions has ${actions.length} rows; expected ${n} (one per sub-env)`);
+    for (let i = 0; i < n; i++) {
+      const row = (actions as ArrayLike<ArrayLike<number>>)[i]!;
+      if (row.length !== d) throw new InvalidAction(`actions[${i}] has ${row.length} numbers; expected ${d}`);
+      for (let j = 0; j < d; j++) out[i * d + j] = entry(row[j], i, j);
+    }
+    return;
+  }
+  if (actions.length !== n * d) {
+    throw new InvalidAction(
+      `actions has ${actions.length} numbers; expected numEnvs * actDim = ${n} * ${d} = ${n * d}`,
+    );
+  }
+  const flat = actions as ArrayLike<number>;
+  for (let k = 0; k < n * d; k++) out[k] = entry(flat[k], Math.floor(k / d), k % d);
 }
 
 function finite(v: unknown, env: number, index: number): number {
