@@ -15,6 +15,7 @@ import { cmdRender, RENDER_USAGE } from './render.ts';
 import { cmdDemos, DEMOS_USAGE } from './demos.ts';
 import { cmdRewardEval, REWARD_EVAL_USAGE } from './reward-eval.ts';
 import { cmdTrain, TRAIN_USAGE } from './train.ts';
+import { cmdTrainRig, TRAIN_RIG_USAGE, wantsRigTraining } from './train-rig.ts';
 import { cmdEval, EVAL_USAGE } from './eval.ts';
 import { BUILTIN_POLICIES, rollout, type BuiltinPolicy } from './rollout.ts';
 import { intOption } from './options.ts';
@@ -30,7 +31,7 @@ commands:
           [--action-mode ee_delta|joint_delta] [--json]
                                                   roll out a policy: success rate, return, length, steps/s
   inspect PATH.xml [--seconds 2] [--json]         load any MJCF: sizes, bodies, cameras, zero-control steps/s
-${RENDER_USAGE}${DEMOS_USAGE}${REWARD_EVAL_USAGE}${TRAIN_USAGE}${EVAL_USAGE}${SERVE_USAGE}${RIG_SIM_USAGE}`;
+${RENDER_USAGE}${DEMOS_USAGE}${REWARD_EVAL_USAGE}${TRAIN_USAGE}${TRAIN_RIG_USAGE}${EVAL_USAGE}${SERVE_USAGE}${RIG_SIM_USAGE}`;
 
 async function cmdEnvs(json: boolean): Promise<void> {
   const rows = [];
@@ -201,7 +202,8 @@ export async function main(argv: string[]): Promise<number> {
         await cmdRewardEval(rest);
         return 0;
       case 'train':
-        await cmdTrain(rest);
+        if (wantsRigTraining(rest)) await cmdTrainRig(rest);
+        else await cmdTrain(rest);
         return 0;
       case 'rig-sim':
         await cmdRigSim(rest);

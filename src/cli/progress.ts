@@ -35,3 +35,10 @@ export class Progress {
     if (this.enabled && this.tty) process.stderr.write('\n');
   }
 }
+
+/** Seconds as `12s` or `3m05s`; `?` when unknown. */
+export function formatDuration(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  const m = Math.floor(s / 60);
+  return m > 0 ? `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(0)}s`;
+}

@@ -21,6 +21,7 @@ import {
   type UpdateMetrics,
 } from '../train/trainer.ts';
 import { intOption } from './options.ts';
+import { formatDuration } from './progress.ts';
 import { bridgeOptions, startBridge } from './serve.ts';
 import type { BridgeServer } from '../bridge/server.ts';
 import { sceneFromModel } from '../bridge/scene-source.ts';
@@ -160,7 +161,7 @@ export async function cmdTrain(args: string[], cli: TrainCliHooks = {}): Promise
       const eta = rate > 0 ? (totalSteps - m.step) / rate : 0;
       const line =
         `${m.step}/${totalSteps} steps ${rate.toFixed(0)}/s  success ${(100 * m.success_rate).toFixed(0)}%  ` +
-        `return ${m.return_mean.toFixed(2)}  phi ${m.phi.mean.toFixed(2)}  eta ${formatTime(eta)}`;
+        `return ${m.return_mean.toFixed(2)}  phi ${m.phi.mean.toFixed(2)}  eta ${formatDuration(eta)}`;
       if (tty) {
         const width = 20;
         const bar = '#'.repeat(Math.round(frac * width)).padEnd(width, '-');
@@ -239,7 +240,7 @@ export async function cmdTrain(args: string[], cli: TrainCliHooks = {}): Promise
     if (values.json) console.log(JSON.stringify(summary, null, 2));
     else {
       console.log(
-        `${summary.env} (${summary.reward}): ${summary.steps} steps in ${formatTime(summary.wall_seconds)}, ` +
+        `${summary.env} (${summary.reward}): ${summary.steps} steps in ${formatDuration(summary.wall_seconds)}, ` +
           `success ${(100 * summary.success_rate).toFixed(0)}% over the last ${recent.length} episodes -> ${summary.run_dir}`,
       );
     }
@@ -248,10 +249,4 @@ export async function cmdTrain(args: string[], cli: TrainCliHooks = {}): Promise
     process.off('SIGINT', onSigint);
     await bridge?.close();
   }
-}
-
-function formatTime(s: number): string {
-  if (!Number.isFinite(s)) return '?';
-  const m = Math.floor(s / 60);
-  return m > 0 ? `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(0)}s`;
 }

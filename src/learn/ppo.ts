@@ -237,6 +237,32 @@ export interface ActResult {
   values: Float32Array;
 }
 
+/** A sample taken outside the lock-step rollout (`sampleOne`), to be handed back through `loadRollout`. */
+export interface DetachedSample {
+  /** [obsDim] the observation as the networks saw it (normalised with the statistics of that moment). */
+  obs: Float32Array;
+  /** [actDim] the unclipped sampled action. */
+  action: Float32Array;
+  logProb: number;
+  value: number;
+}
+
+/** A whole rollout gathered elsewhere, [T, N] row-major like the learner's own buffers. */
+export interface RolloutRows {
+  /** [T*N*obsDim] observations as the networks saw them (`DetachedSample.obs`). */
+  obs: Float32Array;
+  /** [T*N*actDim] unclipped actions. */
+  actions: Float32Array;
+  logProbs: Float32Array;
+  values: Float32Array;
+  /** [T*N] 1 where the transition ended the episode for good. */
+  terminated: Uint8Array;
+  /** [T*N] 1 where it was cut short: the return bootstraps from `finalValues`. */
+  truncated: Uint8Array;
+  /** [T*N] critic value of the state after a truncated transition (ignored elsewhere). */
+  finalValues: Float32Array;
+}
+
 /** The env's answer to the actions of the latest `act`. */
 export interface StepFeedback {
   /** [N] rewards (raw; the learner scales them when `normReward`). Absent with `deferredRewards`. */
@@ -532,6 +558,80 @@ export class PpoLearner {
     } else {
       for (let n = 0; n < N; n++) row[n] = raw[n]!;
     }
+  }
+
+  /**
+   * One sample for one raw observation [obsDim], outside the lock-step rollout: for envs that step on their own
+   * clocks (rigs), whose transitions are gathered by the caller and handed over whole with `loadRollout`.
+   * Updates the observation statistics as `act` does.
+   */
+  sampleOne(obs: ArrayLike<number>): DetachedSample {
+    this.checkObs('obs', obs, 1);
+    const norm = new Float32Array(this.obsDim);
+    if (this.config.normObs) {
+      this.obsNorm.update(obs, 1);
+      this.obsNorm.normalize(obs, 1, norm);
+    } else {
+      for (let i = 0; i < norm.length; i++) norm[i] = obs[i]!;
+    }
+    const action = new Float32Array(this.actDim);
+    const logProb = new Float32Array(1);
+    this.model.sample(norm, 1, this.rng, action, logProb);
+    return { obs: norm, action, logProb: logProb[0]!, value: this.model.value(norm, 1)[0]! };
+  }
+
+  /** Critic values of raw observations [batch, obsDim] under the current statistics (a copy). */
+  valuesOf(obs: ArrayLike<number>, batch: number): Float32Array {
+    this.checkObs('obs', obs, batch);
+    const norm = new Float32Array(batch * this.obsDim);
+    this.normalizeInto(obs, batch, norm);
+    return this.model.value(norm, batch).slice();
+  }
+
+  /**
+   * Fills the whole rollout with transitions gathered elsewhere (`sampleOne`, possibly by another copy of this
+   * learner), for a learner with `deferredRewards`; then `setRolloutRewards` and `update` as usual. Rows must
+   * be sampled by the policy being updated or a recent copy: PPO's ratio is taken against their log-probs.
+   */
+  loadRollout(rows: RolloutRows): void {
+    if (!this.deferredRewards) {
+      throw new RolloutOrderError('loadRollout() is for learners created with deferredRewards');
+    }
+    if (this.t !== 0 || this.awaitingFeedback) {
+      throw new RolloutOrderError(`loadRollout() replaces a whole rollout; this one is at step ${this.t}`);
+    }
+    const TN = this.config.numSteps * this.numEnvs;
+    const sizes: [keyof RolloutRows, number][] = [
+      ['obs', TN * this.obsDim],
+      ['actions', TN * this.actDim],
+      ['logProbs', TN],
+      ['values', TN],
+      ['terminated', TN],
+      ['truncated', TN],
+      ['finalValues', TN],
+    ];
+    for (const [key, n] of sizes) {
+      const a = rows[key];
+      if (a.length !== n)
+        throw new InvalidArgument(`rollout.${key}`, `expected ${n} values, got ${a.length}`);
+      if (a instanceof Float32Array) {
+        for (let i = 0; i < n; i++) {
+          if (!Number.isFinite(a[i])) {
+            throw new InvalidArgument(`rollout.${key}`, `must be finite, got ${a[i]} at index ${i}`);
+          }
+        }
+      }
+    }
+    this.obs.set(rows.obs);
+    this.actions.set(rows.actions);
+    this.logProbs.set(rows.logProbs);
+    this.values.set(rows.values);
+    this.terminated.set(rows.terminated);
+    this.truncated.set(rows.truncated);
+    for (let i = 0; i < TN; i++) {
+      this.finalValues[i] = rows.truncated[i] && !rows.terminated[i] ? rows.finalValues[i]! : 0;
+    }
+    this.t = this.config.numSteps;
   }
 
   /**

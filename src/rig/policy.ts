@@ -5,6 +5,15 @@
  * complete episodes. A policy maps the rig's proprioception vector to one action.
  */
 import { loadOnnxPolicy, type OnnxPolicy } from '../onnx/policy.ts';
+import type { RigSpec } from '../protocol/index.ts';
+
+/** Which step an action is asked for: a learning policy keys its samples by it. */
+export interface RigStepContext {
+  rig: string;
+  episode: number;
+  /** State index in the episode (0-based), as in the store. */
+  step: number;
+}
 
 export interface RigPolicy {
   /** Shown to rigs in `rig_ready.policy` and stored with every step (`onnx:<path>`, `learner`, ...). */
@@ -14,7 +23,12 @@ export interface RigPolicy {
   /** Action entries it outputs, when it fixes them. */
   readonly actDim?: number;
   /** One action for one observation (float32 [obsDim] -> [actDim]). */
-  act(obs: Float32Array): Promise<Float32Array> | Float32Array;
+  act(obs: Float32Array, ctx?: RigStepContext): Promise<Float32Array> | Float32Array;
+  /**
+   * Called at a rig's hello before the dimension check: a policy whose dimensions are not fixed yet (a learner
+   * created by the first rig) fixes them here; throwing a ProtocolError refuses the rig.
+   */
+  fit?(spec: RigSpec): void;
   close?(): Promise<void>;
 }
 

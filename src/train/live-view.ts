@@ -82,18 +82,7 @@ export class LiveView {
   }
 
   update(m: UpdateMetrics): void {
-    this.hub.metrics(m.step, {
-      success_rate: m.success_rate,
-      return_mean: m.return_mean,
-      'phi/mean': m.phi.mean,
-      'reward/shaped_mean': m.reward.shaped_mean,
-      'reward/sparse_mean': m.reward.sparse_mean,
-      'loss/policy': m.losses.policy,
-      'loss/value': m.losses.value,
-      entropy: m.losses.entropy,
-      approx_kl: m.approx_kl,
-      steps_per_s: m.timings.steps_per_s,
-    });
+    publishUpdateMetrics(this.hub, m);
   }
 
   private publishPoses(venv: VectorEnv, n: number, step: number): void {
@@ -117,4 +106,20 @@ export class LiveView {
       });
     }
   }
+}
+
+/** One update's scalars for the viewer's training panel. */
+export function publishUpdateMetrics(hub: Publisher, m: UpdateMetrics): void {
+  hub.metrics(m.step, {
+    success_rate: m.success_rate,
+    return_mean: m.return_mean,
+    'phi/mean': m.phi.mean,
+    'reward/shaped_mean': m.reward.shaped_mean,
+    'reward/sparse_mean': m.reward.sparse_mean,
+    'loss/policy': m.losses.policy,
+    'loss/value': m.losses.value,
+    entropy: m.losses.entropy,
+    approx_kl: m.approx_kl,
+    steps_per_s: m.timings.steps_per_s,
+  });
 }

@@ -44,6 +44,47 @@ import {
 import { checkFrame, decodeFrame, DECODABLE_ENCODINGS } from '../../rig/frames.ts';
 import { clipAction, zeroAction, type RigPolicy } from '../../rig/policy.ts';
 
+/** A stored, acknowledged step, as the observer sees it. */
+export interface RigStepEvent {
+  rig: string;
+  episode: number;
+  step: number;
+  /** The state's proprioception as stored. */
+  proprio: Float32Array;
+  /** What the server answered for this state (clipped into the bounds). */
+  action: Float32Array;
+  /** Policy name stored with the step (`zero (policy failed: ...)` when the policy threw). */
+  policy: string;
+  /** This state's action was decided past the deadline (the rig will hold instead of applying it). */
+  late: boolean;
+  /** The rig did not apply the previous state's action. */
+  held: boolean;
+  /** A human executed the previous transition's action. */
+  intervention: boolean;
+}
+
+/** A settled state: its Phi and the transition into it, as written to the reward line. */
+export interface RigRewardEvent {
+  rig: string;
+  episode: number;
+  step: number;
+  phi: number;
+  /** The model answered for this state (otherwise Phi was held from the previous state). */
+  answered: boolean;
+  /** Sparse and shaped reward of the transition into this state (0 for state 0). */
+  reward: number;
+  shaped: number;
+  terminated: boolean;
+  truncated: boolean;
+}
+
+/** Told, in order per rig, about every stored step, every settled state and every episode end. */
+export interface RigObserver {
+  onStep?(e: RigStepEvent): void;
+  onReward?(e: RigRewardEvent): void;
+  onEpisodeEnd?(rig: string, end: RigEpisodeEnd): void;
+}
+
 /** What the host needs from the server for one connection. */
 export interface RigLink {
   readonly id: number;
@@ -83,6 +124,8 @@ export interface RigHostOptions {
   rewardWaitMs?: number;
   /** Success from the model, for rigs without a sensor. */
   successRule?: SuccessRule;
+  /** Told about steps, rewards and episode ends (a learner training on rigs). */
+  observer?: RigObserver;
   log?: (line: string) => void;
 }
 
@@ -341,7 +384,12 @@ export class RigConnection {
     let policyName = this.host.policyName;
     if (policy && this.host.policyFits(spec)) {
       try {
-        action = clipAction(Float32Array.from(await policy.act(proprio)), spec.action.low, spec.action.high);
+        const ctx = { rig: spec.name, episode: run.episode, step: run.states };
+        action = clipAction(
+          Float32Array.from(await policy.act(proprio, ctx)),
+          spec.action.low,
+          spec.action.high,
+        );
       } catch (err) {
         action = zeroAction(spec.action.low, spec.action.high);
         policyName = `zero (policy failed: ${(err as Error).message.slice(0, 200)})`;
@@ -379,6 +427,17 @@ export class RigConnection {
       throw new ProtocolError('STORE_FAILED', `step not stored, not acknowledged: ${(err as Error).message}`);
     }
     this.lastSeq = msg.seq;
+    this.host.observer?.onStep?.({
+      rig: spec.name,
+      episode: run.episode,
+      step,
+      proprio,
+      action,
+      policy: policyName,
+      late,
+      held: msg.held === true,
+      intervention: intervention !== undefined,
+    });
     run.states++;
     run.potentials.push();
     run.answers.push(undefined);
@@ -557,6 +616,17 @@ export class RigConnection {
       run.ret += reward;
       run.shapedRet += shaped;
       run.display = { step: k, phi: phi[k]!, reward, shaped };
+      this.host.observer?.onReward?.({
+        rig: this.spec.name,
+        episode: run.episode,
+        step: k,
+        phi: phi[k]!,
+        answered: a.status === 'ok' && Number.isFinite(a.phi),
+        reward,
+        shaped,
+        terminated,
+        truncated,
+      });
       void writer
         .append({
           kind: 'reward',
@@ -602,6 +672,7 @@ export class RigConnection {
       shapedReturn: run.shapedRet,
     };
     run.ended = summary;
+    if (run.states > 0) this.host.observer?.onEpisodeEnd?.(this.spec.name, summary);
     if (run.writer) {
       await run.writer.end({ kind: 'end', ...summary, serverTime: Date.now() });
       this.host.log(
@@ -633,6 +704,7 @@ export class RigHost {
   readonly maxPendingBytes: number;
   readonly rewardWaitMs: number;
   readonly successRule: SuccessRule;
+  readonly observer: RigObserver | undefined;
   readonly log: (line: string) => void;
   private readonly fixedDeadlineMs: number | undefined;
   private current: RigPolicy | undefined;
@@ -654,6 +726,7 @@ export class RigHost {
     this.maxPendingBytes = options.maxPendingBytes ?? 64 * 1024 * 1024;
     this.rewardWaitMs = options.rewardWaitMs ?? 3000;
     this.successRule = options.successRule ?? DEFAULT_SUCCESS_RULE;
+    this.observer = options.observer;
     this.log = options.log ?? (() => {});
   }
 
@@ -700,6 +773,7 @@ export class RigHost {
   /** Throws SPEC_MISMATCH (path in `hello.rig`) unless the server can serve this rig. Called at hello. */
   check(spec: RigSpec): void {
     const p = this.current;
+    p?.fit?.(spec);
     if (p?.obsDim !== undefined && p.obsDim !== spec.proprio.names.length) {
       throw new ProtocolError(
         'SPEC_MISMATCH',
