@@ -43,10 +43,11 @@ export const RIG_SERVE_OPTIONS = {
 export async function rigServeOptions(
   values: Partial<Record<keyof typeof RIG_SERVE_OPTIONS, string>>,
   print: (line: string) => void = (line) => console.error(line),
+  preset: Partial<RigHostOptions> = {},
 ): Promise<RigHostOptions> {
   const gamma = numberOption('gamma', values.gamma, 0.99, 0, 1);
   const deadline = values['rig-deadline-ms'];
-  const options: RigHostOptions = { storeDir: values['rig-store'] ?? 'rig-episodes', gamma };
+  const options: RigHostOptions = { storeDir: values['rig-store'] ?? 'rig-episodes', gamma, ...preset };
   if (deadline !== undefined) options.deadlineMs = numberOption('rig-deadline-ms', deadline, 0, 0, 60_000);
   if (values['rig-policy']) options.policy = await loadRigPolicy(values['rig-policy']);
   let source = values.reward ?? 'default';

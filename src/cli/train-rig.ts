@@ -181,9 +181,8 @@ export async function cmdTrainRig(args: string[], cli: TrainRigCliHooks = {}): P
       ...(config.rigDeadlineMs !== null ? { 'rig-deadline-ms': String(config.rigDeadlineMs) } : {}),
     },
     print,
+    { policy: trainer, observer: trainer },
   );
-  rigOptions.policy = trainer;
-  rigOptions.observer = trainer;
   const bridge = await startBridge({ ...bridgeOptions(values), rig: rigOptions }, print);
   const envIds = config.rigs.map((_, i) => i);
   const envOf = new Map(config.rigs.map((r, i) => [r, i]));
