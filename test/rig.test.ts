@@ -284,6 +284,28 @@ describe('rig episodes', () => {
     expect(s.rigs!.stats()[0]!.late).toBe(1);
   });
 
+  it('answers a policy that hangs with the zero action, late, once the policy timeout passes', async () => {
+    let hang = true;
+    const stuck: RigPolicy = {
+      name: 'stuck-test-policy',
+      act: (obs) => (hang ? new Promise<Float32Array>(() => {}) : Float32Array.from([obs[0]!, 0])),
+    };
+    const s = await server({ policy: stuck, policyTimeoutMs: 150 });
+    const r = await rig(s, smallSpec({ action: { dim: 2, low: [-9, -1], high: [9, 1], rateHz: 20 } }));
+    const t0 = performance.now();
+    const stalled = await r.step(smallObs(1));
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(140);
+    expect(stalled.late).toBe(true);
+    expect(Array.from(actionOf(stalled))).toEqual([0, 0]);
+    // The rig's queue was not stuck behind it: the next observation gets the policy's answer.
+    hang = false;
+    expect(Array.from(actionOf(await r.step(smallObs(2, { held: true }))))).toEqual([2, 0]);
+    await r.reset();
+    const [ep] = await episodes(s);
+    expect(ep!.steps[0]!.policy).toBe('zero (policy failed: no answer within 150 ms)');
+    expect(ep!.steps[1]!.policy).toBe('stuck-test-policy');
+  });
+
   it('gives bad observations a status and stores nothing for them', async () => {
     const s = await server();
     const r = await rig(s);

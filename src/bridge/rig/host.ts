@@ -126,6 +126,11 @@ export interface RigHostOptions {
   successRule?: SuccessRule;
   /** Told about steps, rewards and episode ends (a learner training on rigs). */
   observer?: RigObserver;
+  /**
+   * Longest wait for the policy's action (default 5000 ms). A policy that hangs (a remote one, a stuck
+   * process) would otherwise stall the rig's queue for good: past this the rig gets the zero action, flagged late.
+   */
+  policyTimeoutMs?: number;
   log?: (line: string) => void;
 }
 
@@ -385,11 +390,12 @@ export class RigConnection {
     if (policy && this.host.policyFits(spec)) {
       try {
         const ctx = { rig: spec.name, episode: run.episode, step: run.states };
-        action = clipAction(
-          Float32Array.from(await policy.act(proprio, ctx)),
-          spec.action.low,
-          spec.action.high,
+        const decided = await withTimeout(
+          Promise.resolve(policy.act(proprio, ctx)),
+          this.host.policyTimeoutMs,
+          `no answer within ${this.host.policyTimeoutMs} ms`,
         );
+        action = clipAction(Float32Array.from(decided), spec.action.low, spec.action.high);
       } catch (err) {
         action = zeroAction(spec.action.low, spec.action.high);
         policyName = `zero (policy failed: ${(err as Error).message.slice(0, 200)})`;
@@ -705,6 +711,7 @@ export class RigHost {
   readonly rewardWaitMs: number;
   readonly successRule: SuccessRule;
   readonly observer: RigObserver | undefined;
+  readonly policyTimeoutMs: number;
   readonly log: (line: string) => void;
   private readonly fixedDeadlineMs: number | undefined;
   private current: RigPolicy | undefined;
@@ -727,6 +734,7 @@ export class RigHost {
     this.rewardWaitMs = options.rewardWaitMs ?? 3000;
     this.successRule = options.successRule ?? DEFAULT_SUCCESS_RULE;
     this.observer = options.observer;
+    this.policyTimeoutMs = options.policyTimeoutMs ?? 5000;
     this.log = options.log ?? (() => {});
   }
 
@@ -854,6 +862,15 @@ export class RigHost {
     await this.current?.close?.();
     await this.reward?.close?.();
   }
+}
+
+/** `p`, or a rejection with `message` after `ms` (the late result is dropped). */
+function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 function frameBytes(msg: RigObs): number {
