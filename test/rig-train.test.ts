@@ -173,6 +173,9 @@ describe('pbridge train --rig', () => {
     expect(summary.stopped).toBe(false);
     // The visitor was served (by the learner's mean action) and completed its episodes.
     const visitor = outcomes[2] as Awaited<ReturnType<typeof runRigSim>>;
+    // The rig that stayed learns the server went away from its summary, not from an error.
+    expect(outcomes[0]).toMatchObject({ rig: 'sim-a', stoppedBy: 'server_shutdown' });
+    expect(outcomes[1]).toMatchObject({ rig: 'sim-b', stoppedBy: 'aborted' });
     expect(visitor.episodes).toBe(3);
     expect(visitor.policy).toBe('learner');
 

@@ -146,6 +146,10 @@ export async function cmdRigSim(args: string[]): Promise<void> {
   console.log(`rig:             ${summary.rig} (${summary.env}, ${summary.rateHz.toFixed(1)} Hz)`);
   console.log(`policy / reward: ${summary.policy} / ${summary.reward}`);
   console.log(`episodes:        ${summary.episodes} completed, ${summary.successes} successful`);
+  if (summary.stoppedBy)
+    console.log(
+      `stopped:         ${summary.stoppedBy === 'server_shutdown' ? 'the server shut down' : 'interrupted'}`,
+    );
   console.log(
     `steps:           ${summary.steps} (${summary.stepsPerS.toFixed(1)} steps/s), ${summary.late} late actions held`,
   );

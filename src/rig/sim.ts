@@ -13,7 +13,8 @@ import { Rng } from '../env/rng.ts';
 import type { RigEpisodeEnd, RigSpec } from '../protocol/index.ts';
 import { encodePng } from '../render/png.ts';
 import { InvalidArgument } from '../sim/errors.ts';
-import { actionOf, RigClient } from './client.ts';
+import { ConnectRefused } from '../bridge/client.ts';
+import { actionOf, RigClient, RigRequestFailed } from './client.ts';
 import { encodeJpeg } from './jpeg.ts';
 
 export interface RigSimOptions {
@@ -65,6 +66,8 @@ export interface RigSimSummary {
   ended: RigEpisodeEnd[];
   policy: string;
   reward: string;
+  /** Why it stopped before completing `episodes`: the server shut down (e.g. a `train --rig` run finished) or the signal. */
+  stoppedBy?: 'server_shutdown' | 'aborted';
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -113,6 +116,7 @@ export async function runRigSim(o: RigSimOptions): Promise<RigSimSummary> {
   let interventions = 0;
   const t0 = performance.now();
   const period = 1000 / rateHz;
+  let stoppedBy: RigSimSummary['stoppedBy'];
   try {
     while (ended.length < episodes && !o.signal?.aborted) {
       env.resetInto(obs, 0, seed++);
@@ -175,6 +179,17 @@ export async function runRigSim(o: RigSimOptions): Promise<RigSimSummary> {
       const end = episodeEnd ?? ep.ended;
       if (end) ended.push(end);
     }
+  } catch (err) {
+    // A server going away (1001) is the end of the session, not a rig failure: report what was done.
+    // The host may end the episode (server_shutdown) just before the socket closes: the step in flight is then
+    // refused as belonging to an ended episode.
+    const closing =
+      (err instanceof ConnectRefused && err.closeCode === 1001) ||
+      (err instanceof RigRequestFailed &&
+        err.code === 'EPISODE_MISMATCH' &&
+        err.status.message.includes('(server_shutdown)'));
+    if (!closing) throw err;
+    stoppedBy = 'server_shutdown';
   } finally {
     rig.close();
     env.close();
@@ -200,5 +215,10 @@ export async function runRigSim(o: RigSimOptions): Promise<RigSimSummary> {
     ended,
     policy: rig.ready.policy,
     reward: rig.ready.reward,
+    ...(stoppedBy
+      ? { stoppedBy }
+      : o.signal?.aborted && ended.length < episodes
+        ? { stoppedBy: 'aborted' as const }
+        : {}),
   };
 }
