@@ -24,7 +24,11 @@ describe('default progress model', () => {
       const opened = await openProgressModel('default');
       const env = await makeEnv(holdEnvTask(await resolveTask(name)));
       try {
-        const report = await evaluateRewardModel(env, opened, { episodes: 4, seed: 2_000_000 });
+        const report = await evaluateRewardModel(env, opened, {
+          episodes: 4,
+          seed: 2_000_000,
+          exploration: 0,
+        });
         expect(report.answers.ok).toBe(report.frames);
         expect(report.voc.demos).toBe(4);
         expect(report.voc.mean).toBeGreaterThanOrEqual(0.9);
@@ -39,4 +43,25 @@ describe('default progress model', () => {
       }
     });
   }
+
+  it('exploration figures: the oracle agrees with the task progress on every random-policy state and step', async () => {
+    const opened = await openProgressModel('oracle');
+    const env = await makeEnv(holdEnvTask(await resolveTask('push')));
+    try {
+      const report = await evaluateRewardModel(env, opened, { episodes: 1, seed: 2_000_000, exploration: 2 });
+      const x = report.exploration!;
+      expect(x.episodes).toBe(2);
+      // States: every frame of both episodes (T + 1 per episode).
+      const random = report.per_episode.filter((e) => e.policy === 'random');
+      expect(x.states).toBe(random.reduce((a, e) => a + e.steps + 1, 0));
+      expect(x.steps_compared).toBeGreaterThan(0);
+      expect(x.state_correlation).toBeCloseTo(1, 10);
+      expect(x.step_agreement).toBe(1);
+      // Success accuracy stays that of the expert and perturbed episodes.
+      expect(report.success.positives + report.success.negatives).toBe(2);
+    } finally {
+      env.close();
+      await opened.model.close?.();
+    }
+  });
 });

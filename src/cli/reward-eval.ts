@@ -11,9 +11,10 @@ import { intOption } from './options.ts';
 import { Progress } from './progress.ts';
 
 export const REWARD_EVAL_USAGE = `  reward-eval --env NAME|PATH --model default|oracle|PATH.onnx|http://... [--episodes 20] [--seed 1000000]
-              [--threshold 0.95] [--consecutive 3] [--providers cpu] [--json]
+              [--threshold 0.95] [--consecutive 3] [--exploration N] [--providers cpu] [--json]
                                                   judge a progress model on held-out episodes: value-order
-                                                  correlation, success accuracy, latency, images/s
+                                                  correlation, success accuracy, agreement with the task's
+                                                  progress on random-policy states, latency, images/s
 `;
 
 /** Demos for training use seeds from 0; evaluation starts far above them. */
@@ -36,6 +37,7 @@ export async function cmdRewardEval(args: string[]): Promise<void> {
       seed: { type: 'string' },
       threshold: { type: 'string' },
       consecutive: { type: 'string' },
+      exploration: { type: 'string' },
       providers: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
@@ -55,11 +57,13 @@ export async function cmdRewardEval(args: string[]): Promise<void> {
   });
   const env = await makeEnv(holdEnvTask(await resolveTask(values.env)));
   try {
-    const progress = new Progress(2 * episodes, `reward-eval ${env.task.name}`, !values.json);
+    const exploration = intOption('exploration', values.exploration, episodes, 0, 10_000);
+    const progress = new Progress(2 * episodes + exploration, `reward-eval ${env.task.name}`, !values.json);
     const report = await evaluateRewardModel(env, opened, {
       episodes,
       seed,
       rule,
+      exploration,
       onEpisode: (done) => progress.update(done, 'episodes recorded'),
     });
     progress.finish();
@@ -85,6 +89,13 @@ function printReport(r: RewardEvalReport): void {
     `  success accuracy: ${pct(r.success.accuracy)} (${r.success.positives} successful: ${pct(r.success.true_positive_rate)} detected; ` +
       `${r.success.negatives} failed: ${pct(r.success.true_negative_rate)} rejected; rule: ${r.success.rule.consecutive} answers >= ${r.success.rule.threshold})`,
   );
+  if (r.exploration) {
+    const x = r.exploration;
+    console.log(
+      `  exploration:      state correlation ${x.state_correlation.toFixed(3)}, step agreement ${pct(x.step_agreement)} ` +
+        `(${x.states} states of ${x.episodes} random-policy episodes; 50% is chance)`,
+    );
+  }
   console.log(
     `  latency:          p50 ${r.latency_ms.p50.toFixed(1)} ms, p95 ${r.latency_ms.p95.toFixed(1)} ms (one request at a time)`,
   );

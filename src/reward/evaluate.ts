@@ -3,7 +3,11 @@
  *  - value-order correlation (VOC): Spearman correlation between the model's progress and time along successful
  *    expert demos (up to the step success first holds);
  *  - success accuracy: the success rule (`SuccessDetector`) run on the model's answers over each episode of a
- *    mix of expert demos and perturbed-expert episodes (mostly failures), against the simulator's success test.
+ *    mix of expert demos and perturbed-expert episodes (mostly failures), against the simulator's success test;
+ *  - exploration: on random-policy episodes (the states a learner visits early, where shaping has to help), the
+ *    Spearman correlation of the model's progress with the task's stage progress over all states, and how often
+ *    the model moves in the same direction as the task's progress from one state to the next. Shaping rewards
+ *    are those step-to-step differences, so VOC on demos alone says little about them.
  * Episodes are recorded with a few steps of holding still after success, so "several steps above the threshold"
  * is something a successful episode can show.
  */
@@ -23,6 +27,8 @@ export interface RewardEvalOptions {
   rule?: SuccessRule;
   /** Steps recorded after success (holding still). Default: the rule's `consecutive` + 2. */
   hold?: number;
+  /** Random-policy episodes for the exploration figures (default: `episodes`; 0 leaves them out). */
+  exploration?: number;
   /** Called after each recorded episode. */
   onEpisode?: (done: number, total: number) => void;
 }
@@ -44,7 +50,7 @@ export interface RewardEvalReport {
   model: string;
   cameras: string[];
   image_size: number;
-  episodes: { expert: number; perturbed: number };
+  episodes: { expert: number; perturbed: number; random: number };
   voc: { mean: number; min: number; demos: number };
   success: {
     accuracy: number;
@@ -56,6 +62,16 @@ export interface RewardEvalReport {
     negatives: number;
     rule: SuccessRule;
   };
+  /** Random-policy episodes: what shaping sees early in training (null when none were run). */
+  exploration: {
+    episodes: number;
+    states: number;
+    /** Spearman correlation of model progress with the task's stage progress, over all states pooled. */
+    state_correlation: number;
+    /** Of the steps where the task's progress changed (by more than 1e-3), the share where the model moved the same way. */
+    step_agreement: number;
+    steps_compared: number;
+  } | null;
   /** One request at a time, nothing queued: what a single query costs. */
   latency_ms: { p50: number; p95: number };
   /** Camera images scored per second with the service batching a backlog. */
@@ -115,6 +131,9 @@ export async function evaluateRewardModel(
   for (let e = 0; e < options.episodes; e++) plan.push({ policy: 'expert', seed: options.seed + e });
   for (let e = 0; e < options.episodes; e++)
     plan.push({ policy: 'perturbed', seed: options.seed + options.episodes + e });
+  const exploration = options.exploration ?? options.episodes;
+  for (let e = 0; e < exploration; e++)
+    plan.push({ policy: 'random', seed: options.seed + 2 * options.episodes + e });
 
   // Record everything first, so the throughput figure is the model's and not the simulator's.
   const episodes = plan.map((p, i) => {
@@ -172,9 +191,11 @@ export async function evaluateRewardModel(
       };
     });
     const vocs = perEpisode.flatMap((e) => (e.voc === null ? [] : [e.voc]));
-    const pos = perEpisode.filter((e) => e.success);
-    const neg = perEpisode.filter((e) => !e.success);
-    const correct = perEpisode.filter((e) => e.success === e.detected).length;
+    // Success accuracy is judged on the expert and perturbed episodes, as before the exploration set existed.
+    const judged = perEpisode.filter((e) => e.policy !== 'random');
+    const pos = judged.filter((e) => e.success);
+    const neg = judged.filter((e) => !e.success);
+    const correct = judged.filter((e) => e.success === e.detected).length;
     const sorted = [...single].sort((a, b) => a - b);
     const pct = (q: number): number =>
       sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
@@ -184,20 +205,21 @@ export async function evaluateRewardModel(
       model: model.id,
       cameras: [...cameras],
       image_size: size,
-      episodes: { expert: options.episodes, perturbed: options.episodes },
+      episodes: { expert: options.episodes, perturbed: options.episodes, random: exploration },
       voc: {
         mean: vocs.length ? vocs.reduce((a, b) => a + b, 0) / vocs.length : NaN,
         min: vocs.length ? Math.min(...vocs) : NaN,
         demos: vocs.length,
       },
       success: {
-        accuracy: correct / perEpisode.length,
+        accuracy: correct / judged.length,
         true_positive_rate: pos.length ? pos.filter((e) => e.detected).length / pos.length : NaN,
         true_negative_rate: neg.length ? neg.filter((e) => !e.detected).length / neg.length : NaN,
         positives: pos.length,
         negatives: neg.length,
         rule,
       },
+      exploration: exploration > 0 ? explorationFigures(episodes, answers) : null,
       latency_ms: { p50: pct(0.5), p95: pct(0.95) },
       images_per_s: (frames * cameras.length) / seconds,
       answers_per_s: frames / seconds,
@@ -208,4 +230,41 @@ export async function evaluateRewardModel(
   } finally {
     await service.close();
   }
+}
+
+function explorationFigures(
+  episodes: RecordedEpisode[],
+  answers: ProgressResponse[][],
+): NonNullable<RewardEvalReport['exploration']> {
+  const model: number[] = [];
+  const oracle: number[] = [];
+  let agree = 0;
+  let compared = 0;
+  let count = 0;
+  episodes.forEach((ep, i) => {
+    if (ep.policy !== 'random') return;
+    count++;
+    const ans = answers[i]!;
+    ep.oracle.forEach((o, t) => {
+      const p = ans[t]!.progress;
+      if (Number.isFinite(p)) {
+        model.push(p);
+        oracle.push(o);
+      }
+      if (t === 0) return;
+      const dOracle = o - ep.oracle[t - 1]!;
+      const dModel = p - ans[t - 1]!.progress;
+      if (Math.abs(dOracle) > 1e-3 && Number.isFinite(dModel)) {
+        compared++;
+        if (Math.sign(dModel) === Math.sign(dOracle)) agree++;
+      }
+    });
+  });
+  return {
+    episodes: count,
+    states: model.length,
+    state_correlation: spearman(model, oracle),
+    step_agreement: compared ? agree / compared : NaN,
+    steps_compared: compared,
+  };
 }
