@@ -713,7 +713,6 @@ export class PpoLearner {
     if (!(progress >= 0 && progress <= 1))
       throw new InvalidArgument('progress', `must be in [0, 1], got ${progress}`);
     const N = this.numEnvs;
-    const D = this.obsDim;
     const A = this.actDim;
     this.checkObs('nextObs', nextObs, N);
     this.lastValues.set(this.criticValues(nextObs, N));
@@ -762,15 +761,7 @@ export class PpoLearner {
       }
       let lastKl = 0;
       for (let start = 0; start < perm.length; start += M) {
-        for (let m = 0; m < M; m++) {
-          const k = perm[start + m]!;
-          for (let j = 0; j < D; j++) this.mbObs[m * D + j] = this.obs[k * D + j]!;
-          for (let j = 0; j < A; j++) this.mbActions[m * A + j] = this.actions[k * A + j]!;
-          this.mbLogProbs[m] = this.logProbs[k]!;
-          this.mbValues[m] = this.values[k]!;
-          this.mbAdvantages[m] = this.advantages[k]!;
-          this.mbReturns[m] = this.returns[k]!;
-        }
+        this.gatherMinibatch(start);
         model.zeroGrad();
         const mean = model.mean(this.mbObs, M);
         const value = model.value(this.mbObs, M);
@@ -826,6 +817,25 @@ export class PpoLearner {
       earlyStopped,
       gradientSteps: steps,
     };
+  }
+
+  /** Copies the rollout rows perm[start .. start + minibatchSize) into the minibatch buffers. */
+  private gatherMinibatch(start: number): void {
+    const { perm, obs, actions, logProbs, values, advantages, returns } = this;
+    const { mbObs, mbActions, mbLogProbs, mbValues, mbAdvantages, mbReturns } = this;
+    const D = this.obsDim;
+    const A = this.actDim;
+    for (let m = 0; m < this.minibatchSize; m++) {
+      const k = perm[start + m]!;
+      const src = k * D;
+      const dst = m * D;
+      for (let j = 0; j < D; j++) mbObs[dst + j] = obs[src + j]!;
+      for (let j = 0; j < A; j++) mbActions[m * A + j] = actions[k * A + j]!;
+      mbLogProbs[m] = logProbs[k]!;
+      mbValues[m] = values[k]!;
+      mbAdvantages[m] = advantages[k]!;
+      mbReturns[m] = returns[k]!;
+    }
   }
 
   /** A copy of everything needed to resume exactly; only between rollouts (step 0). */
