@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Rebuilds models/default-progress.onnx: demos for every built-in task rendered by our cameras, then
-# models/train_default.py (PyTorch on CPU: Debian's python3-torch, python3-numpy and python3-onnx).
+# models/train_default.py (PyTorch on CPU: Debian's python3-torch, python3-numpy and python3-onnx), then the
+# done head's calibration (models/calibrate-done.ts, models/calibrate_done.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA="${DEMOS_DIR:-models/.demos}"
@@ -17,3 +18,6 @@ for task in reach push pick-place drawer-open stack; do
     --cameras front,side,wrist --size 64 --out "$DATA/random/$task"
 done
 "$PY" models/train_default.py --data "$DATA/expert" "$DATA/random" --out models/default-progress.onnx "$@"
+# Decision calibration of the done head on seeds used for nothing else (from 500,000): one logit bias per task.
+npx tsx models/calibrate-done.ts models/default-progress.onnx --episodes 25 --out models/default-progress.calibration.json
+"$PY" models/calibrate_done.py models/default-progress.onnx models/default-progress.calibration.json
