@@ -108,6 +108,33 @@ describe('exportLearnerPolicy', () => {
     expect((await readOnnxMetadata(raw)).metadata.action_clip).toBe('none');
   });
 
+  it("maps [-1, 1] onto a rig's bounds with actionScale, clipped to them", async () => {
+    const learner = trainedLearner(3, 2);
+    const head = learner.model.actor.layers.at(-1)!;
+    head.b[2] = 3; // outside [-1, 1]: must come out clipped to high[2]
+    const low = [-0.5, 0, 10];
+    const high = [0.5, 2, 12];
+    const path = join(dir, 'scaled.onnx');
+    await exportLearnerPolicy(learner, path, { actionScale: { low, high } });
+    const policy = await loadOnnxPolicy(path, { obsDim: OBS_DIM, actDim: ACT_DIM });
+    try {
+      const obs = randomObs(new Rng(11), 9);
+      const got = await policy.run(obs, 9);
+      const mean = learner.predict(obs, 9, { deterministic: true });
+      for (let i = 0; i < mean.length; i++) {
+        const k = i % ACT_DIM;
+        const want = Math.min(
+          high[k]!,
+          Math.max(low[k]!, low[k]! + ((mean[i]! + 1) / 2) * (high[k]! - low[k]!)),
+        );
+        expect(Math.abs(got[i]! - want)).toBeLessThan(1e-5 * Math.max(1, Math.abs(want)));
+      }
+      expect(Array.from({ length: 9 }, (_, r) => got[r * ACT_DIM + 2])).toEqual(Array(9).fill(12));
+    } finally {
+      await policy.close();
+    }
+  });
+
   it('exports an identity normalisation for a learner without normObs', async () => {
     const learner = trainedLearner(3, 2, { normObs: false });
     const path = join(dir, 'no-norm.onnx');

@@ -28,8 +28,8 @@ async function oracleReward(): Promise<NonNullable<RigHostOptions['reward']>> {
 }
 
 /**
- * A one-dimensional rig: proprio is the signed distance e to a target, the action moves it by 0.2 a (a in
- * [-1, 1]), the success sensor fires within 0.1, and an episode gives up after 30 observations. Starts are
+ * A one-dimensional rig: proprio is the signed distance e to a target, the action a in [-0.2, 0.2] moves it
+ * by a, the success sensor fires within 0.1, and an episode gives up after 30 observations. Starts are
  * |e0| in [0.5, 1], so the best policy needs ceil((|e0| - 0.1) / 0.2) <= 5 moves: 3 to 6 observations.
  */
 async function lineRig(
@@ -42,7 +42,8 @@ async function lineRig(
     instruction: 'move to the target',
     cameras: [],
     proprio: { names: ['error'] },
-    action: { dim: 1, low: [-1], high: [1], rateHz: 20 },
+    // Bounds in the rig's own units: the learner's [-1, 1] is mapped onto them.
+    action: { dim: 1, low: [-0.2], high: [0.2], rateHz: 20 },
     successSensor: true,
   };
   const rig = await RigClient.connect(url, TOKEN, spec);
@@ -65,7 +66,7 @@ async function lineRig(
         });
         if (reply.ended) break;
         // A late action is held, as the protocol asks: the state does not move.
-        if (!reply.late) e = Math.max(-1.5, Math.min(1.5, e + 0.2 * actionOf(reply)[0]!));
+        if (!reply.late) e = Math.max(-1.5, Math.min(1.5, e + actionOf(reply)[0]!));
       }
       lengths.push(Math.min(k + 1, 30));
       successes.push(success);
@@ -108,6 +109,43 @@ describe('PPO on rigs', () => {
       await server.close();
     }
   }, 120_000);
+});
+
+describe('rig learner bounds', () => {
+  it("maps actions onto the first trained rig's bounds and refuses a trained rig with other bounds", async () => {
+    const trainer = new RigTrainer(defaultRigTrainConfig({ rigs: ['left', 'right'], rolloutSteps: 64 }));
+    const server = await startRigServer({ policy: trainer, observer: trainer });
+    const spec = (name: string, low: number[], high: number[]): RigSpec => ({
+      name,
+      instruction: 'move to the target',
+      cameras: [],
+      proprio: { names: ['x', 'y'] },
+      action: { dim: 2, low, high, rateHz: 10 },
+      successSensor: true,
+    });
+    try {
+      const left = await RigClient.connect(server.wsUrl, TOKEN, spec('left', [0, -3], [10, -1]));
+      for (let k = 0; k < 20; k++) {
+        const a = actionOf(await left.step({ frames: {}, proprio: Float32Array.of(k, -k), time: k }));
+        expect(a[0]).toBeGreaterThanOrEqual(0);
+        expect(a[0]).toBeLessThanOrEqual(10);
+        expect(a[1]).toBeGreaterThanOrEqual(-3);
+        expect(a[1]).toBeLessThanOrEqual(-1);
+      }
+      expect(trainer.bounds).toEqual({ low: [0, -3], high: [10, -1] });
+      await expect(RigClient.connect(server.wsUrl, TOKEN, spec('right', [0, -3], [10, 1]))).rejects.toThrow(
+        /SPEC_MISMATCH.*high\[1\]/,
+      );
+      // A visitor (not trained on) with other bounds is served; the host clips into its own bounds.
+      const visitor = await RigClient.connect(server.wsUrl, TOKEN, spec('visitor', [-1, -1], [1, 1]));
+      const v = actionOf(await visitor.step({ frames: {}, proprio: Float32Array.of(0, 0), time: 0 }));
+      expect(Math.abs(v[0]!)).toBeLessThanOrEqual(1);
+      left.close();
+      visitor.close();
+    } finally {
+      await server.close();
+    }
+  });
 });
 
 describe('pbridge train --rig', () => {

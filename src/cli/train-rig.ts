@@ -19,6 +19,7 @@ import { RunDir } from '../train/run-dir.ts';
 import {
   defaultRigTrainConfig,
   RigTrainer,
+  type ActionBounds,
   type RigTrainConfig,
   type RigTrainHooks,
 } from '../train/rig/trainer.ts';
@@ -105,7 +106,7 @@ export async function cmdTrainRig(args: string[], cli: TrainRigCliHooks = {}): P
   });
   let config: RigRunConfig;
   let dir: RunDir;
-  let resume: { learner: PpoLearner; counters: TrainCounters } | undefined;
+  let resume: { learner: PpoLearner; counters: TrainCounters; bounds: ActionBounds } | undefined;
   if (values.resume) {
     dir = new RunDir(values.resume);
     if (!dir.hasCheckpoint()) {
@@ -119,7 +120,16 @@ export async function cmdTrainRig(args: string[], cli: TrainRigCliHooks = {}): P
       numEnvs: 1,
       construct: { deferredRewards: true },
     });
-    resume = { learner: ck.learner, counters: ck.extra as unknown as TrainCounters };
+    const { actionBounds, ...counters } = ck.extra as unknown as TrainCounters & {
+      actionBounds?: ActionBounds;
+    };
+    if (!actionBounds) {
+      throw new InvalidArgument(
+        '--resume',
+        `${dir.checkpointPath} has no action bounds: not a rig run's checkpoint`,
+      );
+    }
+    resume = { learner: ck.learner, counters, bounds: actionBounds };
     dir.trimMetrics(resume.counters.update);
   } else {
     if (!values.rig) throw new InvalidArgument('--rig', 'name the rig(s) to train on: --rig NAME[,NAME...]');
@@ -273,10 +283,13 @@ export async function cmdTrainRig(args: string[], cli: TrainRigCliHooks = {}): P
       }
     },
     onCheckpoint: async (learner, counters) => {
-      await saveLearnerCheckpoint(dir.checkpointPath, learner, { ...counters });
-      // The newest policy is on disk at every checkpoint: another server can serve it to rigs at once.
+      const bounds = trainer.bounds!;
+      await saveLearnerCheckpoint(dir.checkpointPath, learner, { ...counters, actionBounds: bounds });
+      // The newest policy is on disk at every checkpoint: another server can serve it to rigs at once. It
+      // outputs the rig's own units, as the rigs were sent.
       await exportLearnerPolicy(learner, dir.policyPath, {
         metadata: { rigs: config.rigs.join(','), reward: config.reward, step: String(counters.step) },
+        actionScale: bounds,
       });
       await cli.extra?.onCheckpoint?.(learner, counters);
     },

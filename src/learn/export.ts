@@ -20,6 +20,12 @@ export interface ExportLearnerOptions {
   actNames?: readonly string[];
   /** Bounds the action is clipped to: default [-1, 1]; null leaves the mean unclipped. */
   actionBounds?: { low: number | ArrayLike<number>; high: number | ArrayLike<number> } | null;
+  /**
+   * The learner acts in [-1, 1] and the file should output `low + (a + 1) / 2 * (high - low)` (a rig's own
+   * units). Folded into the last layer's weights; the output is clipped to [low, high] unless `actionBounds`
+   * says otherwise.
+   */
+  actionScale?: { low: ArrayLike<number>; high: ArrayLike<number> };
 }
 
 /** The export spec of the learner's current actor and observation statistics (copies, safe to keep). */
@@ -32,6 +38,23 @@ export function learnerPolicySpec(learner: PpoLearner, options: ExportLearnerOpt
     b: layer.b.slice(),
     activation: i === last ? 'none' : actor.activation,
   }));
+  const scale = options.actionScale;
+  if (scale) {
+    if (scale.low.length !== actDim || scale.high.length !== actDim) {
+      throw new InvalidArgument('actionScale', `low and high need ${actDim} values each`);
+    }
+    // a_raw = c + s * a with s = (high - low) / 2, c = (high + low) / 2: row o of W and b[o] times s[o], plus c[o].
+    const out = layers[last]!;
+    const W = out.W as Float32Array;
+    const b = out.b as Float32Array;
+    const nIn = W.length / actDim;
+    for (let o = 0; o < actDim; o++) {
+      const s = (scale.high[o]! - scale.low[o]!) / 2;
+      const c = (scale.high[o]! + scale.low[o]!) / 2;
+      for (let i = 0; i < nIn; i++) W[o * nIn + i] = W[o * nIn + i]! * s;
+      b[o] = b[o]! * s + c;
+    }
+  }
   const norm = learner.obsNorm;
   let obsMean: Float64Array;
   let obsStd: Float64Array;
@@ -58,7 +81,12 @@ export function learnerPolicySpec(learner: PpoLearner, options: ExportLearnerOpt
   };
   names('obsNames', 'obs_names', obsDim);
   names('actNames', 'act_names', actDim);
-  const bounds = options.actionBounds === undefined ? { low: -1, high: 1 } : options.actionBounds;
+  const bounds =
+    options.actionBounds !== undefined
+      ? options.actionBounds
+      : scale
+        ? { low: scale.low, high: scale.high }
+        : { low: -1, high: 1 };
   return {
     obsDim,
     actDim,

@@ -6,8 +6,10 @@
  * may come and go: one that leaves has its episode truncated by the host and simply stops adding transitions.
  *
  * The learner is created by the first trained rig that says hello (its proprio length and action dimension), or
- * restored from a checkpoint; rigs whose dimensions differ are refused at hello. Rigs not named in `rigs` are
- * served the current policy's mean action and are not trained on.
+ * restored from a checkpoint; rigs whose dimensions differ are refused at hello. The learner acts in [-1, 1] per
+ * action entry, as in simulation, and its actions are mapped affinely onto the rig's bounds, which every trained
+ * rig must share (a rig's units may be metres or radians per second: a unit Gaussian there would be clipped into
+ * bang-bang commands). Rigs not named in `rigs` are served the current policy's mean action and not trained on.
  */
 import { PpoLearner, type PpoConfig, type PpoStats } from '../../learn/ppo.ts';
 import type { RigEpisodeEnd, RigSpec } from '../../protocol/index.ts';
@@ -110,6 +112,12 @@ export interface RigUpdateMetrics extends UpdateMetrics {
   };
 }
 
+/** The action bounds the learner's [-1, 1] actions are mapped onto (those of the trained rigs). */
+export interface ActionBounds {
+  low: number[];
+  high: number[];
+}
+
 export interface RigTrainResult {
   learner: PpoLearner | undefined;
   counters: TrainCounters;
@@ -122,6 +130,8 @@ const RECENT = 100;
 export class RigTrainer implements RigPolicy, RigObserver {
   readonly name = LEARNER_POLICY_NAME;
   learner: PpoLearner | undefined;
+  /** Fixed with the learner. */
+  bounds: ActionBounds | undefined;
   readonly counters: TrainCounters;
   private collector: RigTransitionCollector | undefined;
   private readonly trained: Set<string>;
@@ -131,12 +141,17 @@ export class RigTrainer implements RigPolicy, RigObserver {
 
   constructor(
     readonly config: RigTrainConfig,
-    resume?: { learner: PpoLearner; counters: TrainCounters },
+    resume?: { learner: PpoLearner; counters: TrainCounters; bounds: ActionBounds },
   ) {
     checkRigTrainConfig(config);
     this.trained = new Set(config.rigs);
     this.counters = resume?.counters ?? { update: 0, step: 0, recent: [] };
-    if (resume) this.adopt(resume.learner);
+    if (resume) {
+      if (resume.bounds.low.length !== resume.learner.actDim) {
+        throw new InvalidArgument('checkpoint.bounds', `needs ${resume.learner.actDim} entries`);
+      }
+      this.adopt(resume.learner, resume.bounds);
+    }
   }
 
   get obsDim(): number | undefined {
@@ -147,9 +162,40 @@ export class RigTrainer implements RigPolicy, RigObserver {
     return this.learner?.actDim;
   }
 
-  /** Called by the host at every rig's hello: the first trained rig fixes the learner's dimensions. */
+  /**
+   * Called by the host at every rig's hello: the first trained rig fixes the learner's dimensions and action
+   * bounds; later trained rigs must have the same bounds (the dimensions the host checks itself).
+   */
   fit(spec: RigSpec): void {
-    if (this.learner || !this.trained.has(spec.name)) return;
+    if (!this.trained.has(spec.name)) return;
+    const { low, high } = spec.action;
+    if (this.bounds) {
+      if (low.length === this.bounds.low.length) {
+        for (const [key, mine] of [
+          ['low', this.bounds.low],
+          ['high', this.bounds.high],
+        ] as const) {
+          const theirs = spec.action[key];
+          const i = theirs.findIndex((v, k) => v !== mine[k]);
+          if (i >= 0) {
+            throw new ProtocolError(
+              'SPEC_MISMATCH',
+              `${theirs[i]}; the learner maps its actions onto the bounds of the first trained rig, ${key}[${i}] = ${mine[i]}`,
+              `rig.action.${key}[${i}]`,
+            );
+          }
+        }
+      }
+      return;
+    }
+    const i = low.findIndex((l, k) => !Number.isFinite(l) || !Number.isFinite(high[k]!) || !(high[k]! > l));
+    if (i >= 0) {
+      throw new ProtocolError(
+        'SPEC_MISMATCH',
+        `[${low[i]}, ${high[i]}]; the learner maps its actions onto finite bounds with low < high`,
+        `rig.action.low[${i}]`,
+      );
+    }
     const obsDim = spec.proprio.names.length;
     if (obsDim < 1) {
       throw new ProtocolError(
@@ -166,7 +212,7 @@ export class RigTrainer implements RigPolicy, RigObserver {
       config: { ...DEFAULT_RIG_PPO, ...this.config.ppo, numSteps: this.config.rolloutSteps },
       deferredRewards: true,
     });
-    this.adopt(learner);
+    this.adopt(learner, { low: [...low], high: [...high] });
     this.hooks.onLearner?.(learner, spec);
   }
 
@@ -177,9 +223,15 @@ export class RigTrainer implements RigPolicy, RigObserver {
     if (ctx && this.trained.has(ctx.rig)) {
       const sample = learner.sampleOne(obs);
       this.collector!.sampled(ctx, sample);
-      return sample.action.slice();
+      return this.toRig(sample.action);
     }
-    return learner.predict(obs, 1).slice();
+    return this.toRig(learner.predict(obs, 1));
+  }
+
+  /** [-1, 1] -> the rig's bounds (a new array; the host clips it into them). */
+  private toRig(a: Float32Array): Float32Array {
+    const { low, high } = this.bounds!;
+    return Float32Array.from(a, (v, i) => low[i]! + ((v + 1) / 2) * (high[i]! - low[i]!));
   }
 
   onStep(e: RigStepEvent): void {
@@ -257,7 +309,7 @@ export class RigTrainer implements RigPolicy, RigObserver {
     };
   }
 
-  private adopt(learner: PpoLearner): void {
+  private adopt(learner: PpoLearner, bounds: ActionBounds): void {
     if (
       learner.numEnvs !== 1 ||
       learner.config.numSteps !== this.config.rolloutSteps ||
@@ -269,6 +321,7 @@ export class RigTrainer implements RigPolicy, RigObserver {
       );
     }
     this.learner = learner;
+    this.bounds = bounds;
     this.collector = new RigTransitionCollector(learner.obsDim, learner.actDim);
   }
 
