@@ -398,6 +398,12 @@ const BAD: BadCase[] = [
   },
   { what: 'scene without bodies', msg: { ...scene, bodies: [] }, code: 'OUT_OF_RANGE', path: 'bodies' },
   {
+    what: 'scene with fewer env names than envIds',
+    msg: { ...scene, envIds: [0, 1], envNames: ['left'] },
+    code: 'INVALID_VALUE',
+    path: 'envNames',
+  },
+  {
     what: 'scene geom type unknown',
     msg: { ...scene, geoms: [{ ...scene.geoms[0]!, geomType: 'torus' }] },
     code: 'INVALID_VALUE',

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { RigHostOptions } from '../src/bridge/rig/host.ts';
+import { BridgeClient } from '../src/bridge/client.ts';
 import type { BridgeServer } from '../src/bridge/server.ts';
 import { cmdTrainRig } from '../src/cli/train-rig.ts';
 import { Rng } from '../src/env/rng.ts';
@@ -179,6 +180,13 @@ describe('pbridge train --rig', () => {
     );
     await up;
     const url = bridge.wsUrl;
+    // A viewer gets a scene that passes the protocol's checks, with one stream per named rig.
+    const viewer = await BridgeClient.connect(url, { role: 'viewer' });
+    const scene = await viewer.next('scene');
+    expect(scene.envIds).toEqual([0, 1]);
+    expect(scene.envNames).toEqual(['sim-a', 'sim-b']);
+    expect(scene.name).toContain('sim-a, sim-b');
+    viewer.close();
     const common = {
       env: 'reach',
       url,

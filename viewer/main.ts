@@ -147,7 +147,9 @@ function onScene(scene: MessageOf<'scene'>): void {
   $('title').textContent = scene.name;
   $('instruction').textContent = scene.instruction ? `“${scene.instruction}”` : '';
   const picker = $<HTMLSelectElement>('env-picker');
-  picker.replaceChildren(...scene.envIds.map((e) => new Option(`env ${e}`, String(e))));
+  picker.replaceChildren(
+    ...scene.envIds.map((e, i) => new Option(scene.envNames?.[i] ?? `env ${e}`, String(e))),
+  );
   if (!scene.envIds.includes(state.selected)) state.selected = scene.envIds[0]!;
   picker.value = String(state.selected);
   view.setScene(scene);

@@ -198,20 +198,22 @@ export async function cmdTrainRig(args: string[], cli: TrainRigCliHooks = {}): P
   const envOf = new Map(config.rigs.map((r, i) => [r, i]));
   if (config.env) {
     const sceneEnv = await makeEnv(await resolveTask(config.env));
-    bridge.hub.setScene(
-      sceneFromModel(sceneEnv.mj, sceneEnv.model, {
+    bridge.hub.setScene({
+      ...sceneFromModel(sceneEnv.mj, sceneEnv.model, {
         name: `rigs ${config.rigs.join(', ')} (${config.reward})`,
         instruction: sceneEnv.task.instruction,
         envIds,
       }),
-    );
+      envNames: config.rigs,
+    });
     sceneEnv.close();
   } else {
     // A real rig has no model to draw: an empty scene still carries the per-rig curves and episodes.
     bridge.hub.setScene({
       name: `rigs ${config.rigs.join(', ')} (${config.reward})`,
       envIds,
-      bodies: [],
+      envNames: config.rigs,
+      bodies: [{ name: 'world', parent: 0 }],
       geoms: [],
       meshes: [],
       materials: [],

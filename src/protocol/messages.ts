@@ -218,6 +218,8 @@ export const Scene = obj(
     instruction: optional(str({ maxLength: 4096 })),
     /** The envs that will send frames, in display order. */
     envIds: arr(envId, { minLength: 1, maxLength: MAX_ENVS }),
+    /** Display names of the envs, in the order of `envIds` (rig names in a rig run); default `env <id>`. */
+    envNames: optional(arr(str({ minLength: 1, maxLength: 64 }), { maxLength: MAX_ENVS })),
     bodies: arr(SceneBody, { minLength: 1, maxLength: MAX_BODIES }),
     geoms: arr(SceneGeom, { maxLength: 100_000 }),
     meshes: arr(SceneMesh, { maxLength: 10_000 }),
@@ -229,6 +231,13 @@ export const Scene = obj(
   },
   (s, path) => {
     const at = (p: string): string => (path ? `${path}.${p}` : p);
+    if (s.envNames && s.envNames.length !== s.envIds.length) {
+      throw new ProtocolError(
+        'INVALID_VALUE',
+        `${s.envNames.length} names for ${s.envIds.length} envIds`,
+        at('envNames'),
+      );
+    }
     const nb = s.bodies.length;
     s.bodies.forEach((b, i) => {
       if (b.parent >= nb)
