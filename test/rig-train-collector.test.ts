@@ -74,7 +74,7 @@ describe('RigTransitionCollector', () => {
       c.rewarded(reward('a', 3, k, k / 10, k === 4 ? { terminated: true, reward: 1 } : {}));
       if (k <= 3) c.rewarded(reward('b', 7, k, -k / 10, k === 3 ? { truncated: true } : {}));
     }
-    expect(c.counts()).toEqual({ ready: 5, skipped: 2 });
+    expect(c.counts()).toEqual({ ready: 5, skipped: 2, stale: 0 });
     expect(c.take(6, () => new Float32Array(0))).toBeUndefined();
 
     const bootstraps: number[][] = [];
@@ -97,7 +97,7 @@ describe('RigTransitionCollector', () => {
     expect(Array.from(taken.rewards).map((r) => +r.toFixed(6))).toEqual([0.1, 0.3, 0.4, -0.2, -0.3]);
     expect(taken.stats.perRig).toEqual({ a: 3, b: 2 });
     expect(taken.stats.segments).toBe(3);
-    expect(c.counts()).toEqual({ ready: 0, skipped: 2 });
+    expect(c.counts()).toEqual({ ready: 0, skipped: 2, stale: 0 });
   });
 
   it('cuts an episode that goes on past the rollout and continues it in the next one', () => {
@@ -115,6 +115,24 @@ describe('RigTransitionCollector', () => {
     expect(Array.from(second.rows.finalValues)).toEqual([-3]);
   });
 
+  it('drops transitions sampled by a policy more than one update old, and cuts where they were', () => {
+    const c = new RigTransitionCollector(1, 1);
+    // States 0..3 sampled by policy version 0, 4..6 by version 2 (two updates happened in between).
+    for (let k = 0; k <= 6; k++) {
+      c.sampled({ rig: 'r', episode: 0, step: k }, sample(k), k <= 3 ? 0 : 2);
+      c.stepped(step('r', 0, k, k));
+    }
+    for (let k = 0; k <= 6; k++) c.rewarded(reward('r', 0, k, 0));
+    // Transitions 0..3 (version 0) and 4..5 (version 2) are ready; with the learner at 3, version 0 is stale.
+    expect(c.take(3, (o) => o, 2)).toBeUndefined();
+    expect(c.counts()).toEqual({ ready: 2, skipped: 0, stale: 4 });
+    const taken = c.take(2, (o) => Float32Array.from(o, (v) => -v), 2)!;
+    expect(Array.from(taken.rows.logProbs)).toEqual([-4, -5]);
+    // The episode goes on past state 6: the last row is cut and bootstrapped from state 6.
+    expect(Array.from(taken.rows.truncated)).toEqual([0, 1]);
+    expect(Array.from(taken.rows.finalValues)).toEqual([0, -6]);
+  });
+
   it('leaves out answers that were not the learner sample: fallback actions and held commands', () => {
     const c = new RigTransitionCollector(1, 1);
     for (let k = 0; k <= 3; k++) {
@@ -128,7 +146,7 @@ describe('RigTransitionCollector', () => {
     }
     for (let k = 0; k <= 3; k++) c.rewarded(reward('r', 1, k, 0, k === 3 ? { truncated: true } : {}));
     // Transition 0 was the fallback's, transition 1 was held (flag on state 2); only 2 -> 3 remains.
-    expect(c.counts()).toEqual({ ready: 1, skipped: 2 });
+    expect(c.counts()).toEqual({ ready: 1, skipped: 2, stale: 0 });
     expect(Array.from(c.take(1, (o) => o)!.rows.logProbs)).toEqual([-2]);
   });
 });

@@ -22,6 +22,8 @@ export const LEARNER_POLICY_NAME = 'learner';
 
 interface StateInfo {
   sample?: DetachedSample;
+  /** Updates the learner had done when it took the sample. */
+  version?: number;
   proprio?: Float32Array;
   /** The action chosen in this state was not the one executed. */
   offPolicy: boolean;
@@ -33,6 +35,8 @@ export interface ReadyTransition {
   /** State index of s_k. */
   step: number;
   sample: DetachedSample;
+  /** Policy version (learner updates done) that sampled the action. */
+  version: number;
   /** Shaped reward (what the learner optimises) and the sparse one. */
   shaped: number;
   sparse: number;
@@ -51,6 +55,8 @@ export interface CollectorCounts {
   ready: number;
   /** Transitions left out because their action was not the policy's (late, held, intervention, fallback). */
   skipped: number;
+  /** Transitions dropped because their policy was more than one update older than the learner's. */
+  stale: number;
 }
 
 export interface TakenRollout {
@@ -74,6 +80,7 @@ export class RigTransitionCollector {
   private readonly lanes = new Map<string, Map<number, StateInfo>>();
   private readonly ready: ReadyTransition[] = [];
   private skipped = 0;
+  private stale = 0;
 
   constructor(
     readonly obsDim: number,
@@ -81,13 +88,14 @@ export class RigTransitionCollector {
   ) {}
 
   counts(): CollectorCounts {
-    return { ready: this.ready.length, skipped: this.skipped };
+    return { ready: this.ready.length, skipped: this.skipped, stale: this.stale };
   }
 
-  /** The learner sampled `sample` for this step (before the step was stored). */
-  sampled(ctx: RigStepContext, sample: DetachedSample): void {
+  /** The learner (after `version` updates) sampled `sample` for this step (before the step was stored). */
+  sampled(ctx: RigStepContext, sample: DetachedSample, version = 0): void {
     const state = this.state(ctx.rig, ctx.episode, ctx.step);
     state.sample = sample;
+    state.version = version;
     state.offPolicy = false;
   }
 
@@ -119,6 +127,7 @@ export class RigTransitionCollector {
           episode: e.episode,
           step: e.step - 1,
           sample: from.sample,
+          version: from.version ?? 0,
           shaped: e.shaped,
           sparse: e.reward,
           phi: e.phi,
@@ -136,9 +145,20 @@ export class RigTransitionCollector {
 
   /**
    * The oldest `batch` ready transitions as one learner lane. `valuesOf` gives critic values of raw observations
-   * (the bootstraps). Undefined while fewer are ready.
+   * (the bootstraps). Transitions sampled before `minVersion` are dropped first: rigs that produce faster than
+   * the learner updates would otherwise feed it ever older actions, whose PPO ratios clip away. Undefined while
+   * fewer are ready.
    */
-  take(batch: number, valuesOf: (obs: Float32Array, n: number) => Float32Array): TakenRollout | undefined {
+  take(
+    batch: number,
+    valuesOf: (obs: Float32Array, n: number) => Float32Array,
+    minVersion = 0,
+  ): TakenRollout | undefined {
+    const fresh = this.ready.filter((t) => t.version >= minVersion);
+    if (fresh.length < this.ready.length) {
+      this.stale += this.ready.length - fresh.length;
+      this.ready.splice(0, this.ready.length, ...fresh);
+    }
     if (this.ready.length < batch) return undefined;
     const taken = this.ready.splice(0, batch);
     // Group by episode in order of first appearance; within an episode they are already in step order.

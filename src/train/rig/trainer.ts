@@ -107,6 +107,8 @@ export interface RigUpdateMetrics extends UpdateMetrics {
     per_rig: Record<string, number>;
     /** Transitions left out so far because the executed action was not the sampled one. */
     skipped: number;
+    /** Transitions dropped so far because their policy was more than one update old. */
+    stale: number;
     /** Pieces the update's transitions were cut into (episode ends, gaps, rollout edges). */
     segments: number;
   };
@@ -222,7 +224,7 @@ export class RigTrainer implements RigPolicy, RigObserver {
       throw new Error(`no learner yet: waiting for a trained rig (${this.config.rigs.join(', ')})`);
     if (ctx && this.trained.has(ctx.rig)) {
       const sample = learner.sampleOne(obs);
-      this.collector!.sampled(ctx, sample);
+      this.collector!.sampled(ctx, sample, learner.updates);
       return this.toRig(sample.action);
     }
     return this.toRig(learner.predict(obs, 1));
@@ -273,7 +275,9 @@ export class RigTrainer implements RigPolicy, RigObserver {
           break;
         }
         const learner = this.learner!;
-        const taken = this.collector!.take(B, (o, n) => learner.valuesOf(o, n))!;
+        // One update old is what an update in the background gives; older than that is dropped.
+        const taken = this.collector!.take(B, (o, n) => learner.valuesOf(o, n), learner.updates - 1);
+        if (!taken) continue;
         const waitS = (performance.now() - tWait) / 1000;
         const tUpdate = performance.now();
         const progress = Math.min(1, this.counters.step / this.config.steps);
@@ -333,7 +337,10 @@ export class RigTrainer implements RigPolicy, RigObserver {
       if (hooks.shouldStop?.()) return false;
       if (performance.now() - lastReport >= reportMs) {
         lastReport = performance.now();
-        hooks.onWaiting?.({ ...(this.collector?.counts() ?? { ready: 0, skipped: 0 }), needed: batch });
+        hooks.onWaiting?.({
+          ...(this.collector?.counts() ?? { ready: 0, skipped: 0, stale: 0 }),
+          needed: batch,
+        });
       }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, 250);
@@ -379,7 +386,12 @@ export class RigTrainer implements RigPolicy, RigObserver {
         update_s: updateS,
         steps_per_s: batch / (waitS + updateS),
       },
-      rigs: { per_rig: s.perRig, skipped: this.collector!.counts().skipped, segments: s.segments },
+      rigs: {
+        per_rig: s.perRig,
+        skipped: this.collector!.counts().skipped,
+        stale: this.collector!.counts().stale,
+        segments: s.segments,
+      },
     };
   }
 }
