@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../src/env/rng.ts';
-import { Mlp, orthogonalInit } from '../src/learn/mlp.ts';
+import { fastTanh, Mlp, orthogonalInit } from '../src/learn/mlp.ts';
 
 /** Float64 forward with the documented layout: per layer W [out, in] row-major then b; tanh on hidden layers. */
 function refForward(
@@ -172,5 +172,26 @@ describe('orthogonal init', () => {
     const b = new Mlp(8, [16, 16], 3);
     b.init(new Rng(5), 0.01);
     expect(b.params).toEqual(a.params);
+  });
+});
+
+describe('fastTanh', () => {
+  it('agrees with Math.tanh to 1e-13 relative error, from the Taylor range to saturation, and keeps NaN', () => {
+    const rng = new Rng(9);
+    let worst = 0;
+    const check = (x: number): void => {
+      const want = Math.tanh(x);
+      const err = Math.abs(fastTanh(x) - want) / Math.max(Math.abs(want), 1e-300);
+      worst = Math.max(worst, err);
+    };
+    for (let i = 0; i < 20_000; i++) check(rng.uniform(-25, 25));
+    for (let i = 0; i < 5_000; i++) check(rng.uniform(-0.05, 0.05));
+    // The edges of each branch: the Taylor cut at 1/32, the saturation at 20.
+    for (const x of [0, 1e-300, 0.03125, -0.03125, 0.0312499, 19.99, 20, 20.01, -20, 700, -700]) check(x);
+    expect(worst).toBeLessThan(1e-13);
+    expect(fastTanh(Infinity)).toBe(1);
+    expect(fastTanh(-Infinity)).toBe(-1);
+    expect(fastTanh(NaN)).toBeNaN();
+    expect(Object.is(fastTanh(-0), -0)).toBe(true);
   });
 });
