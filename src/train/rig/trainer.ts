@@ -156,6 +156,11 @@ export class RigTrainer implements RigPolicy, RigObserver {
     }
   }
 
+  /** Transitions ready for the learner and those left out so far (zeros before the learner exists). */
+  transitions(): CollectorCounts {
+    return this.collector?.counts() ?? { ready: 0, skipped: 0, stale: 0 };
+  }
+
   get obsDim(): number | undefined {
     return this.learner?.obsDim;
   }
