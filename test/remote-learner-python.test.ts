@@ -3,18 +3,14 @@
  * in process with the same seed and actions, and the PyTorch PPO example's --smoke run trains through the bridge.
  * Skipped, saying why, when /usr/bin/python3 lacks numpy and msgpack (or torch, for the example).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { hasModules, PYTHON, runPython } from './python-helpers.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BridgeServer } from '../src/bridge/server.ts';
 import { VectorEnv } from '../src/vector/vector-env.ts';
 
-const PYTHON = '/usr/bin/python3';
 const TOKEN = 'python-learner-token';
 const TINY = './test/fixtures/tiny-task.ts';
 
-function hasModules(modules: string): boolean {
-  return spawnSync(PYTHON, ['-c', `import ${modules}`], { stdio: 'ignore' }).status === 0;
-}
 const clientReady = hasModules('numpy, msgpack');
 const torchReady = clientReady && hasModules('torch');
 if (!clientReady) {
@@ -25,25 +21,6 @@ if (!clientReady) {
   console.warn(
     `skipping the PyTorch example's smoke run: ${PYTHON} lacks torch (apt-get install python3-torch)`,
   );
-}
-
-function run(
-  args: string[],
-  timeoutMs: number,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(PYTHON, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
 }
 
 interface Row {
@@ -76,7 +53,7 @@ describe.skipIf(!clientReady)('Python client (numpy + msgpack)', () => {
     const n = 3;
     const steps = 7;
     const [py, v] = await Promise.all([
-      run(
+      runPython(
         [
           'test/fixtures/learner_cycle.py',
           server.wsUrl,
@@ -139,7 +116,7 @@ describe.skipIf(!clientReady)('Python client (numpy + msgpack)', () => {
 
 describe.skipIf(!torchReady)('PyTorch PPO example', () => {
   it('--smoke trains two updates through the bridge with oracle shaping', async () => {
-    const py = await run(
+    const py = await runPython(
       [
         'clients/python/examples/ppo_torch.py',
         '--smoke',

@@ -4,40 +4,20 @@
  * takes its transitions, and a refused spec reaches Python as a RigError naming the field.
  * Skipped, saying why, when /usr/bin/python3 lacks numpy and msgpack.
  */
-import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { hasModules, PYTHON, runPython } from './python-helpers.ts';
 import { describe, expect, it } from 'vitest';
 import { openProgressModel } from '../src/reward/open-model.ts';
 import { RewardService } from '../src/reward/service.ts';
 import { defaultRigTrainConfig, RigTrainer } from '../src/train/rig/trainer.ts';
 import { startRigServer, tempStore, TOKEN } from './rig-helpers.ts';
 
-const PYTHON = '/usr/bin/python3';
-const ready = spawnSync(PYTHON, ['-c', 'import numpy, msgpack'], { stdio: 'ignore' }).status === 0;
+const ready = hasModules('numpy, msgpack');
 if (!ready) {
   console.warn(
     `skipping the Python rig client tests: ${PYTHON} lacks numpy or msgpack (apt-get install python3-numpy python3-msgpack)`,
   );
-}
-
-function run(
-  args: string[],
-  timeoutMs: number,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(PYTHON, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
 }
 
 describe.skipIf(!ready)('Python rig client', () => {
@@ -58,7 +38,7 @@ describe.skipIf(!ready)('Python rig client', () => {
     let stop = false;
     const training = trainer.run({ shouldStop: () => stop });
     try {
-      const out = await run(
+      const out = await runPython(
         [
           'clients/python/examples/rig_line.py',
           '--url',
@@ -129,7 +109,7 @@ describe.skipIf(!ready)('Python rig client', () => {
         'except RigError as e:',
         '    print(e.code, e.path)',
       ].join('\n');
-      const out = await run(['-c', script], 30_000);
+      const out = await runPython(['-c', script], 30_000);
       expect(out.stderr).toBe('');
       expect(out.stdout.trim()).toBe('SPEC_MISMATCH rig.action.low[0]');
     } finally {

@@ -42,3 +42,21 @@ export function formatDuration(s: number): string {
   const m = Math.floor(s / 60);
   return m > 0 ? `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(0)}s`;
 }
+
+/**
+ * Ctrl-C asks a training run to stop after its current update (keeping a checkpoint); a second Ctrl-C quits at
+ * once. `dispose` removes the handler when the run is over.
+ */
+export function stopOnSigint(log: ((line: string) => void) | undefined): {
+  requested: () => boolean;
+  dispose: () => void;
+} {
+  let requested = false;
+  const onSigint = (): void => {
+    if (requested) process.exit(130);
+    requested = true;
+    log?.('\nstopping after this update (checkpoint kept); Ctrl-C again to quit at once\n');
+  };
+  process.on('SIGINT', onSigint);
+  return { requested: () => requested, dispose: () => void process.off('SIGINT', onSigint) };
+}

@@ -25,7 +25,7 @@ import {
 } from '../train/rig/trainer.ts';
 import type { TrainCounters } from '../train/trainer.ts';
 import { intOption } from './options.ts';
-import { formatDuration } from './progress.ts';
+import { formatDuration, stopOnSigint } from './progress.ts';
 import { rigServeOptions } from './rig.ts';
 import { bridgeOptions, startBridge } from './serve.ts';
 
@@ -158,15 +158,7 @@ export async function cmdTrainRig(args: string[], cli: TrainRigCliHooks = {}): P
           : null,
     };
     const name = `rig-${config.rigs.join('+').replace(/[^a-z0-9-+]/gi, '_')}-${config.reward.replace(/[^a-z0-9-]/gi, '_')}-s${config.seed}`;
-    let path = values['run-dir'] ?? join('runs', name);
-    for (let k = 2; !values['run-dir'] && existsSync(path); k++) path = join('runs', `${name}-${k}`);
-    dir = new RunDir(path);
-    if (dir.hasCheckpoint()) {
-      throw new InvalidArgument(
-        '--run-dir',
-        `${dir.path} already holds a run; continue it with --resume ${dir.path} or choose another --run-dir`,
-      );
-    }
+    dir = RunDir.fresh(name, values['run-dir']);
   }
   // Checked (and the learner's shape fixed) before anything is written or listened on.
   const trainer = new RigTrainer(config, resume);
@@ -174,13 +166,7 @@ export async function cmdTrainRig(args: string[], cli: TrainRigCliHooks = {}): P
 
   const log = values.json ? undefined : (cli.log ?? ((line: string) => process.stderr.write(line)));
   const print = (line: string): void => (values.json ? console.error(line) : console.log(line));
-  let stopRequested = false;
-  const onSigint = (): void => {
-    if (stopRequested) process.exit(130);
-    stopRequested = true;
-    log?.('\nstopping after this update (checkpoint kept); Ctrl-C again to quit at once\n');
-  };
-  process.on('SIGINT', onSigint);
+  const stop = stopOnSigint(log);
 
   const gamma = trainer.learner?.config.gamma ?? config.ppo.gamma ?? 0.99;
   const rigOptions = await rigServeOptions(
@@ -230,7 +216,7 @@ export async function cmdTrainRig(args: string[], cli: TrainRigCliHooks = {}): P
   let lastLine = 0;
   const hooks: RigTrainHooks = {
     ...cli.extra,
-    shouldStop: () => stopRequested || (cli.extra?.shouldStop?.() ?? false),
+    shouldStop: () => stop.requested() || (cli.extra?.shouldStop?.() ?? false),
     onLearner: (learner, spec) => {
       print(`learner: obs_dim ${learner.obsDim}, act_dim ${learner.actDim} (from rig ${spec.name})`);
       cli.extra?.onLearner?.(learner, spec);
@@ -324,7 +310,7 @@ export async function cmdTrainRig(args: string[], cli: TrainRigCliHooks = {}): P
     }
     return summary;
   } finally {
-    process.off('SIGINT', onSigint);
+    stop.dispose();
     await bridge.close();
   }
 }

@@ -2,8 +2,7 @@
  * `pbridge train`: PPO on a task with a progress-shaped (or baseline) reward, into a run directory; `--resume`
  * continues a run from its checkpoint.
  */
-import { existsSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_TASK } from '../env/registry.ts';
 import { exportLearnerPolicy } from '../learn/export.ts';
@@ -21,7 +20,7 @@ import {
   type UpdateMetrics,
 } from '../train/trainer.ts';
 import { intOption } from './options.ts';
-import { formatDuration } from './progress.ts';
+import { formatDuration, stopOnSigint } from './progress.ts';
 import { bridgeOptions, startBridge } from './serve.ts';
 import type { BridgeServer } from '../bridge/server.ts';
 import { sceneFromModel } from '../bridge/scene-source.ts';
@@ -124,33 +123,18 @@ export async function cmdTrain(args: string[], cli: TrainCliHooks = {}): Promise
     });
     config.workers = Math.min(config.workers, config.numEnvs);
     const name = `${config.env.replace(/[^a-z0-9-]/gi, '_')}-${config.reward.replace(/[^a-z0-9-]/gi, '_')}-s${config.seed}`;
-    let path = values['run-dir'] ?? join('runs', name);
-    // An unnamed run never lands on an earlier one: runs/push-default-s0, runs/push-default-s0-2, ...
-    for (let k = 2; !values['run-dir'] && existsSync(path); k++) path = join('runs', `${name}-${k}`);
-    dir = new RunDir(path);
-    if (dir.hasCheckpoint()) {
-      throw new InvalidArgument(
-        '--run-dir',
-        `${dir.path} already holds a run; continue it with --resume ${dir.path} or choose another --run-dir`,
-      );
-    }
+    dir = RunDir.fresh(name, values['run-dir']);
     await dir.writeJson(dir.configPath, config);
   }
   const log = values.json ? undefined : (cli.log ?? ((line: string) => process.stderr.write(line)));
-  let stopRequested = false;
-  const onSigint = (): void => {
-    if (stopRequested) process.exit(130);
-    stopRequested = true;
-    log?.('\nstopping after this update (checkpoint kept); Ctrl-C again to quit at once\n');
-  };
-  process.on('SIGINT', onSigint);
+  const stop = stopOnSigint(log);
   const totalSteps = config.steps;
   const t0 = performance.now();
   const tty = Boolean(process.stderr.isTTY);
   let lastLine = 0;
   const hooks: TrainHooks = {
     ...cli.extra,
-    shouldStop: () => stopRequested || (cli.extra?.shouldStop?.() ?? false),
+    shouldStop: () => stop.requested() || (cli.extra?.shouldStop?.() ?? false),
     onUpdate: async (m: UpdateMetrics, learner) => {
       dir.appendMetrics(m);
       await cli.extra?.onUpdate?.(m, learner);
@@ -246,7 +230,7 @@ export async function cmdTrain(args: string[], cli: TrainCliHooks = {}): Promise
     }
     return summary;
   } finally {
-    process.off('SIGINT', onSigint);
+    stop.dispose();
     await bridge?.close();
   }
 }

@@ -18,10 +18,29 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { atomicWriteFile } from '../util/atomic-write.ts';
+import { InvalidArgument } from '../sim/errors.ts';
 
 export class RunDir {
   constructor(readonly path: string) {
     mkdirSync(path, { recursive: true });
+  }
+
+  /**
+   * The directory of a new run: `chosen` (`--run-dir`) if given, else `runs/<name>`, numbered so an unnamed
+   * run never lands on an earlier one (runs/push-default-s0, runs/push-default-s0-2, ...). Refuses a directory
+   * that already holds a run.
+   */
+  static fresh(name: string, chosen: string | undefined): RunDir {
+    let path = chosen ?? join('runs', name);
+    for (let k = 2; !chosen && existsSync(path); k++) path = join('runs', `${name}-${k}`);
+    const dir = new RunDir(path);
+    if (dir.hasCheckpoint()) {
+      throw new InvalidArgument(
+        '--run-dir',
+        `${dir.path} already holds a run; continue it with --resume ${dir.path} or choose another --run-dir`,
+      );
+    }
+    return dir;
   }
 
   get configPath(): string {

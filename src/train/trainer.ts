@@ -130,12 +130,15 @@ export interface EpisodeRecord {
 
 const RECENT = 100;
 
+/** Throws InvalidArgument naming `field` unless v is an integer in [min, max]. */
+export function checkIntField(field: string, v: number, min: number, max: number): void {
+  if (!Number.isInteger(v) || v < min || v > max) {
+    throw new InvalidArgument(field, `must be an integer in [${min}, ${max}], got ${v}`);
+  }
+}
+
 function checkConfig(c: TrainConfig): void {
-  const int = (field: string, v: number, min: number, max: number): void => {
-    if (!Number.isInteger(v) || v < min || v > max) {
-      throw new InvalidArgument(field, `must be an integer in [${min}, ${max}], got ${v}`);
-    }
-  };
+  const int = checkIntField;
   int('steps', c.steps, 1, 1e10);
   int('seed', c.seed, 0, 2 ** 31 - 1);
   int('envs', c.numEnvs, 1, 1024);

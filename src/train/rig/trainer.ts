@@ -17,7 +17,7 @@ import { ProtocolError } from '../../protocol/index.ts';
 import type { RigObserver, RigRewardEvent, RigStepEvent } from '../../bridge/rig/host.ts';
 import type { RigPolicy, RigStepContext } from '../../rig/policy.ts';
 import { InvalidArgument } from '../../sim/errors.ts';
-import type { EpisodeRecord, TrainCounters, UpdateMetrics } from '../trainer.ts';
+import { checkIntField, type EpisodeRecord, type TrainCounters, type UpdateMetrics } from '../trainer.ts';
 import { LEARNER_POLICY_NAME, RigTransitionCollector, type CollectorCounts } from './collector.ts';
 import { UpdateWorker } from './update-client.ts';
 
@@ -62,11 +62,7 @@ export function defaultRigTrainConfig(overrides: Partial<RigTrainConfig> = {}): 
 }
 
 export function checkRigTrainConfig(c: RigTrainConfig): void {
-  const int = (field: string, v: number, min: number, max: number): void => {
-    if (!Number.isInteger(v) || v < min || v > max) {
-      throw new InvalidArgument(field, `must be an integer in [${min}, ${max}], got ${v}`);
-    }
-  };
+  const int = checkIntField;
   if (c.rigs.length === 0) throw new InvalidArgument('--rig', 'name at least one rig to train on');
   for (const name of c.rigs) {
     if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) {
