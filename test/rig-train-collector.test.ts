@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { PpoLearner, type DetachedSample } from '../src/learn/ppo.ts';
 import type { RigRewardEvent, RigStepEvent } from '../src/bridge/rig/host.ts';
 import { LEARNER_POLICY_NAME, RigTransitionCollector } from '../src/train/rig/collector.ts';
+import { checkRigTrainConfig, defaultRigTrainConfig } from '../src/train/rig/trainer.ts';
 import { Rng } from '../src/env/rng.ts';
 
 /** Sample of state k: obs k + 0.5, action k, log-prob -k, value k (so every row says where it came from). */
@@ -230,5 +231,20 @@ describe('PpoLearner detached sampling', () => {
     );
     learner.loadRollout(ok);
     expect(learner.step).toBe(4);
+  });
+});
+
+describe('rig training config', () => {
+  it('refuses bad options with errors that name the option and the limit', () => {
+    const bad =
+      (over: Parameters<typeof defaultRigTrainConfig>[0]): (() => void) =>
+      () =>
+        checkRigTrainConfig(defaultRigTrainConfig({ rigs: ['arm-1'], ...over }));
+    expect(bad({ rigs: [] })).toThrow(/--rig.*at least one rig/);
+    expect(bad({ rigs: ['arm 1'] })).toThrow(/--rig.*\[A-Za-z0-9._-\].*"arm 1"/);
+    expect(bad({ rolloutSteps: 4 })).toThrow(/rollout.*\[8, 1000000\], got 4/);
+    expect(bad({ rolloutSteps: 100 })).toThrow(/rollout.*multiple of the 8 minibatches, got 100/);
+    expect(bad({ steps: 0 })).toThrow(/steps.*\[1, 10000000000\], got 0/);
+    expect(() => checkRigTrainConfig(defaultRigTrainConfig({ rigs: ['arm-1'] }))).not.toThrow();
   });
 });
