@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeNpy, readNpy } from '../src/data/npy.ts';
-import { holdEnvTask, recordEpisode } from '../src/data/demos.ts';
+import { holdEnvTask, NOISY_STD_RANGE, recordEpisode } from '../src/data/demos.ts';
 import { makeEnv } from '../src/env/make.ts';
 import { resolveTask } from '../src/env/registry.ts';
 
@@ -45,6 +45,26 @@ describe('recorded episodes', () => {
     expect(a.perturbation).toEqual(b.perturbation);
     expect(a.steps).toBe(b.steps);
     expect(Buffer.compare(Buffer.from(a.frames), Buffer.from(b.frames))).toBe(0);
+    env.close();
+  });
+
+  it('noisy episodes draw their noise level per episode and sit between the expert and random play', async () => {
+    const env = await makeEnv(await resolveTask('reach'));
+    const seeds = [0, 1, 2, 3, 4, 5, 6, 7];
+    const best = (policy: 'expert' | 'noisy' | 'random'): number[] =>
+      seeds.map((s) => Math.max(...recordEpisode(env, policy, s, { cameras: ['front'], size: 16 }).oracle));
+    const noisy = seeds.map((s) => recordEpisode(env, 'noisy', s, { cameras: ['front'], size: 16 }));
+    for (const ep of noisy) {
+      expect(ep.noiseStd!).toBeGreaterThanOrEqual(NOISY_STD_RANGE[0]);
+      expect(ep.noiseStd!).toBeLessThanOrEqual(NOISY_STD_RANGE[1]);
+    }
+    expect(new Set(noisy.map((e) => e.noiseStd)).size).toBe(seeds.length);
+    // Mean best stage progress reached: the expert's noise-free route beats the noisy one, which beats no aim.
+    const mean = (v: number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
+    const [expert, random] = [mean(best('expert')), mean(best('random'))];
+    const noisyBest = mean(noisy.map((e) => Math.max(...e.oracle)));
+    expect(expert).toBeGreaterThanOrEqual(noisyBest);
+    expect(noisyBest).toBeGreaterThan(random + 0.2);
     env.close();
   });
 

@@ -115,6 +115,10 @@ describe('training loop', () => {
         '2',
         '--workers',
         '1',
+        '--ppo',
+        'numSteps=64,initLogStd=-0.5,actorHidden=32/32',
+        '--shaping-scale',
+        '2',
         '--run-dir',
         run,
         '--no-serve',
@@ -124,6 +128,14 @@ describe('training loop', () => {
     );
     const summary = JSON.parse(out) as { steps: number; updates: number; policy: string };
     expect(summary.steps).toBe(256);
+    // 256 steps of 2 envs at 64 steps per env per rollout: the --ppo settings were used, and are kept in the config.
+    expect(summary.updates).toBe(2);
+    const saved = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8')) as {
+      shapingScale: number;
+      ppo: Record<string, unknown>;
+    };
+    expect(saved.shapingScale).toBe(2);
+    expect(saved.ppo).toMatchObject({ numSteps: 64, initLogStd: -0.5, actorHidden: [32, 32] });
     for (const f of ['config.json', 'metrics.jsonl', 'checkpoint.pbck', 'policy.onnx', 'summary.json']) {
       expect(existsSync(join(run, f))).toBe(true);
     }
@@ -133,5 +145,28 @@ describe('training loop', () => {
     expect(last.step).toBe(256);
     // Sparse reward asks no model.
     expect(last.phi.queried).toBe(0);
+  });
+
+  it('refuses a misspelt or out-of-range --ppo setting by name, before creating the run directory', () => {
+    const cases: [string, RegExp][] = [
+      ['learningrate=1e-3', /ppo\.learningrate.*unknown field/],
+      ['gamma=1.5', /ppo\.gamma.*must be in \[0, 1\]/],
+      ['initLogStd=abc', /--ppo initLogStd.*must be a number/],
+      ['numSteps', /--ppo.*key=value/],
+    ];
+    for (const [ppo, message] of cases) {
+      const run = join(dir, `bad-${ppo.replace(/[^a-z]/gi, '')}`);
+      let stderr = '';
+      try {
+        execFileSync('node', ['bin/pbridge.js', 'train', '--ppo', ppo, '--run-dir', run, '--no-serve'], {
+          encoding: 'utf8',
+          stdio: 'pipe',
+        });
+      } catch (e) {
+        stderr = String((e as { stderr: string }).stderr);
+      }
+      expect(stderr).toMatch(message);
+      expect(existsSync(run)).toBe(false);
+    }
   });
 });

@@ -18,11 +18,13 @@ import { namesOf } from '../sim/mujoco.ts';
 import { intOption } from './options.ts';
 import { Progress } from './progress.ts';
 
-export const DEMOS_USAGE = `  demos --env NAME|PATH --out DIR [--episodes 50] [--seed 0] [--perturbed 0.0 | --random] [--hold 5]
+export const DEMOS_USAGE = `  demos --env NAME|PATH --out DIR [--episodes 50] [--seed 0] [--perturbed 0.0 | --random | --noisy] [--hold 5]
         [--cameras front,side,wrist] [--size 64] [--json]
                                                   expert demos with frames and progress labels (for training
                                                   progress models); --perturbed: share of knocked-off episodes;
                                                   --random: uniformly random actions throughout;
+                                                  --noisy: the expert with Gaussian action noise throughout
+                                                  (standard deviation drawn per episode in 0.15-1.2);
                                                   --hold: steps recorded holding still after success
 `;
 
@@ -37,6 +39,7 @@ export interface DemosSummary {
   expert_success_rate: number | null;
   perturbed_success_rate: number | null;
   random_success_rate: number | null;
+  noisy_success_rate: number | null;
   seconds: number;
 }
 
@@ -50,6 +53,7 @@ export async function cmdDemos(args: string[]): Promise<void> {
       seed: { type: 'string' },
       perturbed: { type: 'string' },
       random: { type: 'boolean', default: false },
+      noisy: { type: 'boolean', default: false },
       hold: { type: 'string' },
       cameras: { type: 'string' },
       size: { type: 'string' },
@@ -65,6 +69,15 @@ export async function cmdDemos(args: string[]): Promise<void> {
   if (!(perturbed >= 0 && perturbed <= 1)) {
     throw new InvalidArgument('--perturbed', `must be a fraction in [0, 1], got "${values.perturbed}"`);
   }
+  const exclusive = [
+    values.perturbed !== undefined && '--perturbed',
+    values.random && '--random',
+    values.noisy && '--noisy',
+  ];
+  const chosen = exclusive.filter((v): v is string => typeof v === 'string');
+  if (chosen.length > 1) {
+    throw new InvalidArgument(chosen[1]!, `cannot be combined with ${chosen[0]}: pick one kind of episode`);
+  }
   const task = await resolveTask(values.env);
   const env = await makeEnv(hold > 0 ? holdEnvTask(task) : task);
   try {
@@ -78,12 +91,12 @@ export async function cmdDemos(args: string[]): Promise<void> {
     const summary = writeDemos(
       env,
       values.out,
-      { episodes, seed, perturbed, random: values.random, cameras, size, hold },
+      { episodes, seed, perturbed, random: values.random, noisy: values.noisy, cameras, size, hold },
       !values.json,
     );
     if (values.json) console.log(JSON.stringify(summary, null, 2));
     else {
-      const rates = (['expert', 'perturbed', 'random'] as const)
+      const rates = (['expert', 'perturbed', 'random', 'noisy'] as const)
         .map((k) => [k, summary[`${k}_success_rate`]] as const)
         .filter(([, r]) => r !== null)
         .map(([k, r]) => `${k} success ${(100 * r!).toFixed(0)}%`);
@@ -104,6 +117,8 @@ export interface WriteDemosOptions {
   perturbed: number;
   /** Every episode from the random policy instead. */
   random?: boolean;
+  /** Every episode from the noisy expert instead. */
+  noisy?: boolean;
   cameras: string[];
   size: number;
   /** Steps recorded after the first success, holding still. */
@@ -134,14 +149,16 @@ export function writeDemos(
   writeFileSync(index, '');
   const progress = new Progress(episodes, `demos ${env.task.name}`, showProgress);
   let frames = 0;
-  const outcome = { expert: [0, 0], perturbed: [0, 0], random: [0, 0] };
+  const outcome = { expert: [0, 0], perturbed: [0, 0], random: [0, 0], noisy: [0, 0] };
   for (let e = 0; e < episodes; e++) {
     // Bresenham spreading: the e-th episode is perturbed when the running share falls behind `perturbed`.
     const policy: DemoPolicy = options.random
       ? 'random'
-      : Math.floor((e + 1) * perturbed) > Math.floor(e * perturbed)
-        ? 'perturbed'
-        : 'expert';
+      : options.noisy
+        ? 'noisy'
+        : Math.floor((e + 1) * perturbed) > Math.floor(e * perturbed)
+          ? 'perturbed'
+          : 'expert';
     const ep = recordEpisode(env, policy, seed + e, { cameras, size, hold });
     const file = `episode-${String(e).padStart(5, '0')}.npy`;
     writeFileSync(join(out, file), encodeNpy(ep.frames, [ep.steps + 1, cameras.length, size, size, 3]));
@@ -151,6 +168,7 @@ export function writeDemos(
       seed: ep.seed,
       policy: ep.policy,
       perturbation: ep.perturbation ?? null,
+      noise_std: ep.noiseStd ?? null,
       steps: ep.steps,
       success: ep.success,
       success_step: ep.successStep,
@@ -179,6 +197,7 @@ export function writeDemos(
     expert_success_rate: rate(outcome.expert),
     perturbed_success_rate: rate(outcome.perturbed),
     random_success_rate: rate(outcome.random),
+    noisy_success_rate: rate(outcome.noisy),
     seconds: (performance.now() - t0) / 1000,
   };
 }

@@ -31,3 +31,35 @@ export function numberOption(
   }
   return v;
 }
+
+/**
+ * `--ppo key=value[,key=value...]`: learner hyperparameter overrides, e.g. `initLogStd=-0.5,learningRate=1e-3` or
+ * `actorHidden=256/256`. Values are numbers, true/false, null, or slash-separated layer widths; which keys exist
+ * and their limits are checked by `checkPpoConfig`, which names the field.
+ */
+export function parsePpoOverrides(raw: string | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (raw === undefined || raw.trim() === '') return out;
+  for (const item of raw.split(',')) {
+    const eq = item.indexOf('=');
+    const key = item.slice(0, eq).trim();
+    const text = item.slice(eq + 1).trim();
+    if (eq <= 0 || text === '') {
+      throw new InvalidArgument('--ppo', `expected key=value pairs separated by commas, got "${item}"`);
+    }
+    if (text === 'true' || text === 'false') out[key] = text === 'true';
+    else if (text === 'null') out[key] = null;
+    else if (text.includes('/')) out[key] = text.split('/').map(Number);
+    else {
+      const v = Number(text);
+      if (!Number.isFinite(v)) {
+        throw new InvalidArgument(
+          `--ppo ${key}`,
+          `must be a number, true, false, null or widths like 64/64, got "${text}"`,
+        );
+      }
+      out[key] = v;
+    }
+  }
+  return out;
+}

@@ -7,7 +7,6 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_TASK } from '../env/registry.ts';
 import { exportLearnerPolicy } from '../learn/export.ts';
 import { loadLearnerCheckpoint, saveLearnerCheckpoint } from '../learn/checkpoint-io.ts';
-import type { PpoLearner } from '../learn/ppo.ts';
 import { InvalidArgument } from '../sim/errors.ts';
 import { RunDir } from '../train/run-dir.ts';
 import {
@@ -19,7 +18,8 @@ import {
   type TrainHooks,
   type UpdateMetrics,
 } from '../train/trainer.ts';
-import { intOption } from './options.ts';
+import { checkPpoConfig, type PpoConfig, type PpoLearner } from '../learn/ppo.ts';
+import { intOption, numberOption, parsePpoOverrides } from './options.ts';
 import { formatDuration, stopOnSigint } from './progress.ts';
 import { bridgeOptions, startBridge } from './serve.ts';
 import type { BridgeServer } from '../bridge/server.ts';
@@ -31,11 +31,13 @@ import { parseRewardChoice } from '../train/reward-choice.ts';
 import type { VectorEnv } from '../vector/vector-env.ts';
 
 export const TRAIN_USAGE = `  train [--env push] [--reward default|oracle|sparse|dense|naive|progress|PATH.onnx|URL] [--steps 500000]
-        [--seed 0] [--envs 16] [--workers 2] [--query-stride 1] [--model default] [--run-dir runs/NAME]
-        [--resume runs/NAME] [--no-serve] [--port 8787] [--show-envs 4] [--json]
+        [--seed 0] [--envs 16] [--workers 2] [--query-stride 1] [--shaping-scale 1] [--model default]
+        [--ppo key=value,...] [--run-dir runs/NAME] [--resume runs/NAME] [--no-serve] [--port 8787]
+        [--show-envs 4] [--json]
                                                   train PPO with a progress-shaped reward, watched live in the
                                                   browser; writes config, metrics.jsonl, checkpoints,
-                                                  policy.onnx and summary.json
+                                                  policy.onnx and summary.json; --ppo overrides learner
+                                                  settings (docs/training.md), e.g. learningRate=1e-3
 `;
 
 export interface TrainSummary {
@@ -72,6 +74,8 @@ export async function cmdTrain(args: string[], cli: TrainCliHooks = {}): Promise
       envs: { type: 'string' },
       workers: { type: 'string' },
       'query-stride': { type: 'string' },
+      'shaping-scale': { type: 'string' },
+      ppo: { type: 'string' },
       'checkpoint-every': { type: 'string' },
       'run-dir': { type: 'string' },
       resume: { type: 'string' },
@@ -112,6 +116,8 @@ export async function cmdTrain(args: string[], cli: TrainCliHooks = {}): Promise
       numEnvs: intOption('envs', values.envs, base.numEnvs, 1, 1024),
       workers: intOption('workers', values.workers, base.workers, 1, 64),
       queryStride: intOption('query-stride', values['query-stride'], base.queryStride, 1, 1000),
+      shapingScale: numberOption('shaping-scale', values['shaping-scale'], base.shapingScale, 0, 1000),
+      ppo: { ...base.ppo, ...(parsePpoOverrides(values.ppo) as Partial<PpoConfig>) },
       checkpointEvery: intOption(
         'checkpoint-every',
         values['checkpoint-every'],
@@ -122,6 +128,8 @@ export async function cmdTrain(args: string[], cli: TrainCliHooks = {}): Promise
       ...(values.providers ? { providers: values.providers.split(',') } : {}),
     });
     config.workers = Math.min(config.workers, config.numEnvs);
+    // Checked before the run directory exists, so a misspelt setting leaves nothing behind.
+    checkPpoConfig(config.ppo);
     const name = `${config.env.replace(/[^a-z0-9-]/gi, '_')}-${config.reward.replace(/[^a-z0-9-]/gi, '_')}-s${config.seed}`;
     dir = RunDir.fresh(name, values['run-dir']);
     await dir.writeJson(dir.configPath, config);

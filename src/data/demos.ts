@@ -7,26 +7,35 @@
  * random step on (frozen, noisy, random or drifting actions): mostly failures, the negatives a success classifier
  * needs, and states a learning policy visits that demos never show. `random` acts uniformly at random from the
  * first step, as an untrained Gaussian policy does: the states early training lives in, which a model must score
- * low and steadily rather than with noise.
+ * low and steadily rather than with noise. `noisy` is the expert with Gaussian action noise from the first step, at
+ * a noise level drawn per episode: the half-competent policies of mid-training, which get near the goal by
+ * wandering routes and whose small steps forward and back are exactly what shaping has to score in the right order.
  */
 import type { ManipulationEnv } from '../env/env.ts';
 import type { TaskDefinition } from '../env/task.ts';
 import { Rng } from '../env/rng.ts';
 import { InvalidArgument } from '../sim/errors.ts';
 
-export type DemoPolicy = 'expert' | 'perturbed' | 'random';
-export const DEMO_POLICIES: readonly DemoPolicy[] = ['expert', 'perturbed', 'random'];
+export type DemoPolicy = 'expert' | 'perturbed' | 'random' | 'noisy';
+export const DEMO_POLICIES: readonly DemoPolicy[] = ['expert', 'perturbed', 'random', 'noisy'];
 
 /** How a perturbed episode leaves the expert's path, from its `start` step on. */
 export type Perturbation = 'freeze' | 'noise' | 'random' | 'drift';
 const PERTURBATIONS: readonly Perturbation[] = ['freeze', 'noise', 'random', 'drift'];
 /** Standard deviation of the action noise of `noise` perturbations (actions live in [-1, 1]). */
 const NOISE_STD = 0.7;
+/**
+ * Range of the per-episode noise standard deviation of `noisy` episodes: from an expert that still succeeds most
+ * of the time to one that mostly wanders (uniform noise in [-1, 1] has a standard deviation of 0.58).
+ */
+export const NOISY_STD_RANGE = [0.15, 1.2] as const;
 
 export interface RecordedEpisode {
   seed: number;
   policy: DemoPolicy;
   perturbation?: { kind: Perturbation; start: number };
+  /** Action noise standard deviation of a `noisy` episode. */
+  noiseStd?: number;
   /** Control steps taken (T); there are T + 1 frames, the first at reset. */
   steps: number;
   /** The step at which success first held, or null; frames after it are the hold. */
@@ -96,6 +105,7 @@ export function recordEpisode(
           start: Math.floor(rng.uniform(0.1, 0.9) * expertLength(env, seed, obs, action)),
         }
       : undefined;
+  const noiseStd = policy === 'noisy' ? rng.uniform(NOISY_STD_RANGE[0], NOISY_STD_RANGE[1]) : 0;
   const drift = new Float32Array(env.actDim);
   for (let i = 0; i < drift.length; i++) drift[i] = rng.uniform(-1, 1);
 
@@ -127,6 +137,7 @@ export function recordEpisode(
     } else {
       env.expertAction(action);
       if (perturbation && t >= perturbation.start) perturb(perturbation.kind, action, drift, rng);
+      if (policy === 'noisy') addNoise(action, noiseStd, rng);
     }
     const flags = env.stepInto(action, obs, 0);
     t++;
@@ -142,6 +153,7 @@ export function recordEpisode(
     seed,
     policy,
     ...(perturbation ? { perturbation } : {}),
+    ...(policy === 'noisy' ? { noiseStd } : {}),
     steps: t,
     successStep,
     success,
@@ -161,6 +173,11 @@ function expertLength(env: ManipulationEnv, seed: number, obs: Float32Array, act
     const flags = env.stepInto(env.expertAction(action), obs, 0);
     if (flags.success || flags.terminated || flags.truncated) return t;
   }
+}
+
+function addNoise(action: Float32Array, std: number, rng: Rng): void {
+  for (let i = 0; i < action.length; i++)
+    action[i] = Math.max(-1, Math.min(1, action[i]! + std * rng.normal()));
 }
 
 function perturb(kind: Perturbation, action: Float32Array, drift: Float32Array, rng: Rng): void {
