@@ -7,7 +7,9 @@
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { defaultTrainConfig, train, type UpdateMetrics } from '../src/train/trainer.ts';
+import { DEFAULT_TRAIN_PPO, defaultTrainConfig, train, type UpdateMetrics } from '../src/train/trainer.ts';
+import { checkPpoConfig, type PpoConfig } from '../src/learn/ppo.ts';
+import { intOption, numberOption, parsePpoOverrides } from '../src/cli/options.ts';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeSection } from './compose.ts';
@@ -20,8 +22,27 @@ const { values } = parseArgs({
     steps: { type: 'string', default: '300000' },
     seeds: { type: 'string', default: '0' },
     envs: { type: 'string', default: '16' },
+    // Settings other than `pbridge train`'s defaults; a run with any is kept beside the default one, not over it.
+    ppo: { type: 'string', default: '' },
+    'shaping-scale': { type: 'string', default: '1' },
+    'query-stride': { type: 'string', default: '1' },
+    label: { type: 'string', default: '' },
   },
 });
+const ppoOverrides = parsePpoOverrides(values.ppo) as Partial<PpoConfig>;
+checkPpoConfig({ ...DEFAULT_TRAIN_PPO, ...ppoOverrides });
+const shapingScale = numberOption('shaping-scale', values['shaping-scale'], 1, 0, 1000);
+const queryStride = intOption('query-stride', values['query-stride'], 1, 1, 1000);
+/** What distinguishes this invocation's runs from default-settings runs of the same task, reward and seed. */
+const variant =
+  values.label ||
+  [
+    values.ppo,
+    shapingScale !== 1 ? `shapingScale=${shapingScale}` : '',
+    queryStride !== 1 ? `queryStride=${queryStride}` : '',
+  ]
+    .filter(Boolean)
+    .join(',');
 const log = (s: string): void => void process.stderr.write(`${s}\n`);
 
 interface RunResult {
@@ -42,12 +63,24 @@ async function run(task: string, reward: string, seed: number, steps: number): P
   const lines: UpdateMetrics[] = [];
   const t0 = performance.now();
   const result = await train(
-    defaultTrainConfig({ env: task, reward, seed, steps, numEnvs: Number(values.envs), workers: 2 }),
+    defaultTrainConfig({
+      env: task,
+      reward,
+      seed,
+      steps,
+      numEnvs: Number(values.envs),
+      workers: 2,
+      shapingScale,
+      queryStride,
+      ppo: { ...DEFAULT_TRAIN_PPO, ...ppoOverrides },
+    }),
     {
       onUpdate: (m) => {
         lines.push(m);
         if (m.update % 10 === 0)
-          log(`${task} ${reward} s${seed}: ${m.step} steps, success ${(100 * m.success_rate).toFixed(0)}%`);
+          log(
+            `${task} ${reward}${variant ? ` [${variant}]` : ''} s${seed}: ${m.step} steps, success ${(100 * m.success_rate).toFixed(0)}%, phi missing ${m.phi.missing} late ${m.phi.late}`,
+          );
       },
       // Stop once the target is held for a while: the figure is steps to 90%, not the full budget.
       shouldStop: () => lines.length >= 10 && lines.slice(-5).every((m) => m.success_rate >= 0.9),
@@ -100,6 +133,8 @@ async function main(): Promise<void> {
  * re-run of the same task, reward and seed replaces the old entry.
  */
 interface SavedRun extends RunResult {
+  /** Settings that differ from the defaults ('' for none), as given on the command line. */
+  variant?: string;
   budget: number;
   envs: number;
   load: number;
@@ -113,8 +148,10 @@ function loadRuns(): SavedRun[] {
 }
 
 function saveRun(r: RunResult, budget: number, load: number): void {
-  const runs = loadRuns().filter((o) => !(o.task === r.task && o.reward === r.reward && o.seed === r.seed));
-  runs.push({ ...r, budget, envs: Number(values.envs), load, date: new Date().toISOString() });
+  const same = (o: SavedRun): boolean =>
+    o.task === r.task && o.reward === r.reward && o.seed === r.seed && (o.variant ?? '') === variant;
+  const runs = loadRuns().filter((o) => !same(o));
+  runs.push({ ...r, variant, budget, envs: Number(values.envs), load, date: new Date().toISOString() });
   writeFileSync(SAVED, JSON.stringify(runs, null, 1) + '\n');
 }
 
@@ -122,19 +159,21 @@ function report(results: SavedRun[], t0: number): string {
   const fmt = (n: number | null, budget: number): string =>
     n === null ? `not reached in ${budget}` : String(n);
   const rows = results.map((r) => {
-    const sparse = results.find((s) => s.task === r.task && s.seed === r.seed && s.reward === 'sparse');
+    const sparse = results.find(
+      (s) => s.task === r.task && s.seed === r.seed && s.reward === 'sparse' && !s.variant,
+    );
     const ratio =
       sparse && r.stepsTo90 !== null
         ? sparse.stepsTo90 !== null
           ? `${(sparse.stepsTo90 / r.stepsTo90).toFixed(2)}x`
           : `> ${(sparse.budget / r.stepsTo90).toFixed(2)}x`
         : '-';
-    return `| ${r.task} | ${r.reward} | ${r.seed} | ${r.envs} | ${fmt(r.stepsTo90, r.budget)} | ${ratio} | ${(100 * r.bestSuccess).toFixed(0)}% | ${(100 * r.finalSuccess).toFixed(0)}% | ${r.steps} | ${r.wallS.toFixed(0)} | ${r.stepsPerS.toFixed(0)} | ${(100 * r.updateShare).toFixed(0)}% | ${r.load.toFixed(1)} |`;
+    return `| ${r.task} | ${r.reward}${r.variant ? ` (${r.variant})` : ''} | ${r.seed} | ${r.envs} | ${fmt(r.stepsTo90, r.budget)} | ${ratio} | ${(100 * r.bestSuccess).toFixed(0)}% | ${(100 * r.finalSuccess).toFixed(0)}% | ${r.steps} | ${r.wallS.toFixed(0)} | ${r.stepsPerS.toFixed(0)} | ${(100 * r.updateShare).toFixed(0)}% | ${r.load.toFixed(1)} |`;
   });
   const md = [
     '## Learning',
     '',
-    `Written by \`npm run bench:learn -- --tasks T --rewards R --steps BUDGET --seeds S --envs N\` (bench/learn.ts), one row per run, each run's settings and raw figures kept in bench/results/learn.json (a later run of the same task, reward and seed replaces its row). Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores; the 1-minute load at each run's start is in the table. PPO defaults of \`pbridge train\` (128 steps per env per update, 8 minibatches, 10 epochs), stopping early once 90% success held for 5 updates. "vs sparse" is sparse's steps to 90% over this run's (target for shaped progress: >= 3x). Last section update took ${((performance.now() - t0) / 60000).toFixed(0)} min.`,
+    `Written by \`npm run bench:learn -- --tasks T --rewards R --steps BUDGET --seeds S --envs N\` (bench/learn.ts), one row per run, each run's settings and raw figures kept in bench/results/learn.json (a later run of the same task, reward, seed and settings replaces its row). Settings other than the defaults (\`--ppo key=value,...\`, \`--shaping-scale\`, \`--query-stride\`) are named in brackets after the reward. Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores; the 1-minute load at each run's start is in the table. PPO defaults of \`pbridge train\` (128 steps per env per update, 8 minibatches, 10 epochs), stopping early once 90% success held for 5 updates. "vs sparse" is sparse's steps to 90% over this run's (target for shaped progress: >= 3x). Last section update took ${((performance.now() - t0) / 60000).toFixed(0)} min.`,
     '',
     '| task | reward | seed | envs | env steps to 90% | vs sparse | best success | final success | steps run | wall s | steps/s | update share | load |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
@@ -144,7 +183,7 @@ function report(results: SavedRun[], t0: number): string {
     '',
     ...results.map(
       (r) =>
-        `- ${r.task} ${r.reward} s${r.seed}: ${r.curve.map(([s, v]) => `${s}:${(100 * v).toFixed(0)}%`).join(' ')}`,
+        `- ${r.task} ${r.reward}${r.variant ? ` (${r.variant})` : ''} s${r.seed}: ${r.curve.map(([s, v]) => `${s}:${(100 * v).toFixed(0)}%`).join(' ')}`,
     ),
   ].join('\n');
   return md;
