@@ -151,7 +151,7 @@ async function quality(episodes: number): Promise<RewardEvalReport[]> {
       out.push(await evaluateRewardModel(env, opened, { episodes, seed: EVAL_SEED }));
       const r = out.at(-1)!;
       log(
-        `quality ${name} ${source}: VOC ${r.voc.mean.toFixed(3)}, success accuracy ${(100 * r.success.accuracy).toFixed(0)}%, random-step agreement ${(100 * (r.exploration?.step_agreement ?? NaN)).toFixed(0)}%`,
+        `quality ${name} ${source}: VOC ${r.voc.mean.toFixed(3)}, success accuracy ${(100 * r.success.accuracy).toFixed(0)}%, random-step agreement ${(100 * (r.exploration?.step_agreement ?? NaN)).toFixed(0)}%, noisy-step agreement ${(100 * (r.mid_training?.step_agreement ?? NaN)).toFixed(0)}%`,
       );
       env.close();
       await opened.model.close?.();
@@ -196,13 +196,13 @@ async function main(): Promise<void> {
     '',
     `### Model quality on held-out seeds (bar: VOC >= 0.9, success accuracy >= 90%)`,
     '',
-    `\`pbridge reward-eval\` on ${episodes} expert demos, ${episodes} perturbed-expert episodes and ${episodes} random-policy episodes per task (seeds from ${EVAL_SEED}; training used seeds below 1,000). VOC: Spearman correlation of progress with time along each successful demo (mean, worst). Success: the success rule (3 answers in a row with done probability, or progress for models without one, >= 0.95) against the simulator's success test, on the expert and perturbed episodes. Random-policy states (what shaping sees early in training): Spearman correlation of the model's progress with the task's stage progress over all states, and the share of steps where the task's progress changed on which the model moved the same way (50% is chance; the shaped reward is made of these differences). The oracle reads privileged state: it is the reference, not a competitor.`,
+    `\`pbridge reward-eval\` on ${episodes} expert demos, ${episodes} perturbed-expert episodes, ${episodes} random-policy and ${episodes} noisy-expert episodes per task (seeds from ${EVAL_SEED}; training and the done calibration used seeds below 600,000). VOC: Spearman correlation of progress with time along each successful demo (mean, worst). Success: the success rule (3 answers in a row with done probability, or progress for models without one, >= 0.95) against the simulator's success test, on the expert and perturbed episodes. Random-policy states (what shaping sees early in training): Spearman correlation of the model's progress with the task's stage progress over all states, and the share of steps where the task's progress changed on which the model moved the same way (50% is chance; the shaped reward is made of these differences). The same two figures on the noisy-expert episodes (the expert with Gaussian action noise of a standard deviation drawn per episode in 0.15-1.2) describe the half-competent play of mid-training. The oracle reads privileged state: it is the reference, not a competitor.`,
     '',
-    '| task | model | VOC mean | VOC worst | success accuracy | successes detected | failures rejected | random-state correlation | random-step agreement | latency p50 ms |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| task | model | VOC mean | VOC worst | success accuracy | successes detected | failures rejected | random-state correlation | random-step agreement | noisy-state correlation | noisy-step agreement | latency p50 ms |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...q.map(
       (r) =>
-        `| ${r.env} | ${r.model.startsWith('oracle') ? 'oracle' : 'default'} | ${r.voc.mean.toFixed(3)} | ${r.voc.min.toFixed(3)} | ${(100 * r.success.accuracy).toFixed(0)}% | ${r.success.positives ? (100 * r.success.true_positive_rate).toFixed(0) : '-'}% of ${r.success.positives} | ${r.success.negatives ? (100 * r.success.true_negative_rate).toFixed(0) : '-'}% of ${r.success.negatives} | ${r.exploration ? r.exploration.state_correlation.toFixed(3) : '-'} | ${r.exploration ? `${(100 * r.exploration.step_agreement).toFixed(0)}%` : '-'} | ${r.latency_ms.p50.toFixed(1)} |`,
+        `| ${r.env} | ${r.model.startsWith('oracle') ? 'oracle' : 'default'} | ${r.voc.mean.toFixed(3)} | ${r.voc.min.toFixed(3)} | ${(100 * r.success.accuracy).toFixed(0)}% | ${r.success.positives ? (100 * r.success.true_positive_rate).toFixed(0) : '-'}% of ${r.success.positives} | ${r.success.negatives ? (100 * r.success.true_negative_rate).toFixed(0) : '-'}% of ${r.success.negatives} | ${r.exploration ? r.exploration.state_correlation.toFixed(3) : '-'} | ${r.exploration ? `${(100 * r.exploration.step_agreement).toFixed(0)}%` : '-'} | ${r.mid_training ? r.mid_training.state_correlation.toFixed(3) : '-'} | ${r.mid_training ? `${(100 * r.mid_training.step_agreement).toFixed(0)}%` : '-'} | ${r.latency_ms.p50.toFixed(1)} |`,
     ),
     '',
     '### Model throughput by batch size',

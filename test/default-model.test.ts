@@ -44,7 +44,7 @@ describe('default progress model', () => {
     });
   }
 
-  it('exploration figures: the oracle agrees with the task progress on every random-policy state and step', async () => {
+  it('exploration and mid-training figures: the oracle agrees with the task progress on every off-path state and step', async () => {
     const opened = await openProgressModel('oracle');
     const env = await makeEnv(holdEnvTask(await resolveTask('push')));
     try {
@@ -57,6 +57,13 @@ describe('default progress model', () => {
       expect(x.steps_compared).toBeGreaterThan(0);
       expect(x.state_correlation).toBeCloseTo(1, 10);
       expect(x.step_agreement).toBe(1);
+      const m = report.mid_training!;
+      const noisy = report.per_episode.filter((e) => e.policy === 'noisy');
+      expect(noisy).toHaveLength(2);
+      expect(m.states).toBe(noisy.reduce((a, e) => a + e.steps + 1, 0));
+      expect(m.steps_compared).toBeGreaterThan(0);
+      expect(m.state_correlation).toBeCloseTo(1, 10);
+      expect(m.step_agreement).toBe(1);
       // Success accuracy stays that of the expert and perturbed episodes.
       expect(report.success.positives + report.success.negatives).toBe(2);
     } finally {

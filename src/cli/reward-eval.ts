@@ -14,7 +14,8 @@ export const REWARD_EVAL_USAGE = `  reward-eval --env NAME|PATH --model default|
               [--threshold 0.95] [--consecutive 3] [--exploration N] [--providers cpu] [--json]
                                                   judge a progress model on held-out episodes: value-order
                                                   correlation, success accuracy, agreement with the task's
-                                                  progress on random-policy states, latency, images/s
+                                                  progress on random-policy and noisy-expert states
+                                                  (--exploration N episodes of each), latency, images/s
 `;
 
 /** Demos for training use seeds from 0; evaluation starts far above them. */
@@ -58,7 +59,11 @@ export async function cmdRewardEval(args: string[]): Promise<void> {
   const env = await makeEnv(holdEnvTask(await resolveTask(values.env)));
   try {
     const exploration = intOption('exploration', values.exploration, episodes, 0, 10_000);
-    const progress = new Progress(2 * episodes + exploration, `reward-eval ${env.task.name}`, !values.json);
+    const progress = new Progress(
+      2 * episodes + 2 * exploration,
+      `reward-eval ${env.task.name}`,
+      !values.json,
+    );
     const report = await evaluateRewardModel(env, opened, {
       episodes,
       seed,
@@ -89,11 +94,14 @@ function printReport(r: RewardEvalReport): void {
     `  success accuracy: ${pct(r.success.accuracy)} (${r.success.positives} successful: ${pct(r.success.true_positive_rate)} detected; ` +
       `${r.success.negatives} failed: ${pct(r.success.true_negative_rate)} rejected; rule: ${r.success.rule.consecutive} answers >= ${r.success.rule.threshold})`,
   );
-  if (r.exploration) {
-    const x = r.exploration;
+  for (const [label, x, what] of [
+    ['exploration:     ', r.exploration, 'random-policy'],
+    ['mid-training:    ', r.mid_training, 'noisy-expert'],
+  ] as const) {
+    if (!x) continue;
     console.log(
-      `  exploration:      state correlation ${x.state_correlation.toFixed(3)}, step agreement ${pct(x.step_agreement)} ` +
-        `(${x.states} states of ${x.episodes} random-policy episodes; 50% is chance)`,
+      `  ${label} state correlation ${x.state_correlation.toFixed(3)}, step agreement ${pct(x.step_agreement)} ` +
+        `(${x.states} states of ${x.episodes} ${what} episodes; 50% is chance)`,
     );
   }
   console.log(

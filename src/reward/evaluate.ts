@@ -27,7 +27,10 @@ export interface RewardEvalOptions {
   rule?: SuccessRule;
   /** Steps recorded after success (holding still). Default: the rule's `consecutive` + 2. */
   hold?: number;
-  /** Random-policy episodes for the exploration figures (default: `episodes`; 0 leaves them out). */
+  /**
+   * Random-policy episodes for the exploration figures, and as many noisy-expert episodes for the mid-training
+   * ones (default: `episodes`; 0 leaves both out).
+   */
   exploration?: number;
   /** Called after each recorded episode. */
   onEpisode?: (done: number, total: number) => void;
@@ -44,13 +47,24 @@ export interface EpisodeEval {
   missing: number;
 }
 
+/** How well a model's progress tracks the task's stage progress on states off the expert's path. */
+export interface ShapingFigures {
+  episodes: number;
+  states: number;
+  /** Spearman correlation of model progress with the task's stage progress, over all states pooled. */
+  state_correlation: number;
+  /** Of the steps where the task's progress changed (by more than 1e-3), the share where the model moved the same way. */
+  step_agreement: number;
+  steps_compared: number;
+}
+
 export interface RewardEvalReport {
   env: string;
   instruction: string;
   model: string;
   cameras: string[];
   image_size: number;
-  episodes: { expert: number; perturbed: number; random: number };
+  episodes: { expert: number; perturbed: number; random: number; noisy: number };
   voc: { mean: number; min: number; demos: number };
   success: {
     accuracy: number;
@@ -63,15 +77,9 @@ export interface RewardEvalReport {
     rule: SuccessRule;
   };
   /** Random-policy episodes: what shaping sees early in training (null when none were run). */
-  exploration: {
-    episodes: number;
-    states: number;
-    /** Spearman correlation of model progress with the task's stage progress, over all states pooled. */
-    state_correlation: number;
-    /** Of the steps where the task's progress changed (by more than 1e-3), the share where the model moved the same way. */
-    step_agreement: number;
-    steps_compared: number;
-  } | null;
+  exploration: ShapingFigures | null;
+  /** Noisy-expert episodes: the half-competent play of mid-training (null when none were run). */
+  mid_training: ShapingFigures | null;
   /** One request at a time, nothing queued: what a single query costs. */
   latency_ms: { p50: number; p95: number };
   /** Camera images scored per second with the service batching a backlog. */
@@ -134,6 +142,8 @@ export async function evaluateRewardModel(
   const exploration = options.exploration ?? options.episodes;
   for (let e = 0; e < exploration; e++)
     plan.push({ policy: 'random', seed: options.seed + 2 * options.episodes + e });
+  for (let e = 0; e < exploration; e++)
+    plan.push({ policy: 'noisy', seed: options.seed + 2 * options.episodes + exploration + e });
 
   // Record everything first, so the throughput figure is the model's and not the simulator's.
   const episodes = plan.map((p, i) => {
@@ -192,7 +202,7 @@ export async function evaluateRewardModel(
     });
     const vocs = perEpisode.flatMap((e) => (e.voc === null ? [] : [e.voc]));
     // Success accuracy is judged on the expert and perturbed episodes, as before the exploration set existed.
-    const judged = perEpisode.filter((e) => e.policy !== 'random');
+    const judged = perEpisode.filter((e) => e.policy === 'expert' || e.policy === 'perturbed');
     const pos = judged.filter((e) => e.success);
     const neg = judged.filter((e) => !e.success);
     const correct = judged.filter((e) => e.success === e.detected).length;
@@ -205,7 +215,12 @@ export async function evaluateRewardModel(
       model: model.id,
       cameras: [...cameras],
       image_size: size,
-      episodes: { expert: options.episodes, perturbed: options.episodes, random: exploration },
+      episodes: {
+        expert: options.episodes,
+        perturbed: options.episodes,
+        random: exploration,
+        noisy: exploration,
+      },
       voc: {
         mean: vocs.length ? vocs.reduce((a, b) => a + b, 0) / vocs.length : NaN,
         min: vocs.length ? Math.min(...vocs) : NaN,
@@ -219,7 +234,8 @@ export async function evaluateRewardModel(
         negatives: neg.length,
         rule,
       },
-      exploration: exploration > 0 ? explorationFigures(episodes, answers) : null,
+      exploration: exploration > 0 ? shapingFigures(episodes, answers, 'random') : null,
+      mid_training: exploration > 0 ? shapingFigures(episodes, answers, 'noisy') : null,
       latency_ms: { p50: pct(0.5), p95: pct(0.95) },
       images_per_s: (frames * cameras.length) / seconds,
       answers_per_s: frames / seconds,
@@ -232,17 +248,18 @@ export async function evaluateRewardModel(
   }
 }
 
-function explorationFigures(
+function shapingFigures(
   episodes: RecordedEpisode[],
   answers: ProgressResponse[][],
-): NonNullable<RewardEvalReport['exploration']> {
+  policy: DemoPolicy,
+): ShapingFigures {
   const model: number[] = [];
   const oracle: number[] = [];
   let agree = 0;
   let compared = 0;
   let count = 0;
   episodes.forEach((ep, i) => {
-    if (ep.policy !== 'random') return;
+    if (ep.policy !== policy) return;
     count++;
     const ans = answers[i]!;
     ep.oracle.forEach((o, t) => {
