@@ -5,6 +5,10 @@ The model sees the three task cameras (front, side, wrist) at 64x64 and a one-ho
   progress: the task's stage-based progress in [0, 1] (labels from `oracleProgress` on every frame, expert and
             perturbed episodes alike, so states off the expert's path are scored too), and
   done:     the probability that the success predicate holds.
+Half of every batch are anchor frames and half their partners a few frames away in the same episode. Besides
+each frame's own error, the loss penalises the error of the change in progress between the two: shaping rewards
+are differences of neighbouring progress values, so a model whose errors jump from frame to frame gives a noisy
+reward even when its absolute error is small.
 The runtime (src/reward/onnx.ts) reads everything it needs to feed the model from the ONNX metadata written at
 the end of this script, so this file and the TypeScript side share no constants but the metadata format.
 
@@ -94,6 +98,10 @@ def main():
                     help="torch threads; 1 is faster than 2 on a 2-core machine that also runs anything else")
     ap.add_argument("--frame-stride", type=int, default=2,
                     help="train on every k-th frame of each episode (neighbouring frames are nearly identical)")
+    ap.add_argument("--pair-weight", type=float, default=20.0,
+                    help="weight of the loss on progress differences between nearby frames of one episode")
+    ap.add_argument("--max-pair-offset", type=int, default=4,
+                    help="partners are 1..N kept frames after (or before) their anchor")
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
@@ -133,12 +141,22 @@ def main():
         task = np.concatenate([np.full(k.sum(), ti) for (ti, _, _), k in zip(items, picks)])
         progress = np.concatenate([np.asarray(ep["oracle"], np.float32)[k] for (_, ep, _), k in zip(items, picks)])
         done = np.concatenate([np.asarray(ep["success_frames"], np.float32)[k] for (_, ep, _), k in zip(items, picks)])
-        return frames, task, progress, done
+        episode = np.concatenate([np.full(k.sum(), i) for i, k in enumerate(picks)])
+        return frames, task, progress, done, episode
 
-    xf, xt, yp, yd = flatten(train, args.frame_stride)
+    xf, xt, yp, yd, xe = flatten(train, args.frame_stride)
+
+    def partners(anchors):
+        # Kept frames of one episode are contiguous, so a partner is a nearby index with the same episode id.
+        off = np.random.randint(1, args.max_pair_offset + 1, size=len(anchors))
+        fwd = np.minimum(anchors + off, len(xf) - 1)
+        bwd = np.maximum(anchors - off, 0)
+        return np.where(xe[fwd] == xe[anchors], fwd, np.where(xe[bwd] == xe[anchors], bwd, anchors))
     print(f"tasks {tasks}; train {len(xf)} frames from {len(train)} episodes; val {len(val)} episodes", flush=True)
     net = ProgressNet(len(cameras), len(tasks))
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
+    if args.batch % 2:
+        raise SystemExit("--batch must be even: half anchors, half partners")
     steps = args.epochs * (len(xf) // args.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps)
     eye = torch.eye(len(tasks))
@@ -149,18 +167,25 @@ def main():
         perm = np.random.permutation(len(xf))
         net.train()
         total = 0.0
+        half = args.batch // 2
         for b in range(len(xf) // args.batch):
-            idx = np.sort(perm[b * args.batch:(b + 1) * args.batch])
+            anchors = perm[b * half:(b + 1) * half]
+            idx = np.concatenate([anchors, partners(anchors)])
             x = to_input(xf[idx])
             # Small shifts make the model rely on what is in the picture, not on exact pixel positions.
             dx, dy = np.random.randint(-2, 3, size=2)
             x = torch.roll(x, shifts=(int(dy), int(dx)), dims=(2, 3))
-            x = x * (1 + 0.1 * (torch.rand(len(idx), 1, 1, 1) - 0.5)) + 0.1 * (torch.rand(len(idx), 1, 1, 1) - 0.5)
+            # One brightness change per pair: a change between anchor and partner would be a difference to learn.
+            gain = (1 + 0.1 * (torch.rand(half, 1, 1, 1) - 0.5)).repeat(2, 1, 1, 1)
+            bias = (0.1 * (torch.rand(half, 1, 1, 1) - 0.5)).repeat(2, 1, 1, 1)
+            x = x * gain + bias
             p, d = net(x, eye[xt[idx]])
             tp = torch.from_numpy(yp[idx]).unsqueeze(1)
             td = torch.from_numpy(yd[idx]).unsqueeze(1)
             w = 1 + (pos_weight - 1) * td
-            loss = F.mse_loss(p, tp) * 10 + (F.binary_cross_entropy(d, td, reduction="none") * w).mean() / pos_weight
+            pair = F.mse_loss(p[:half] - p[half:], tp[:half] - tp[half:])
+            loss = (F.mse_loss(p, tp) * 10 + args.pair_weight * pair
+                    + (F.binary_cross_entropy(d, td, reduction="none") * w).mean() / pos_weight)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -173,6 +198,7 @@ def main():
     with torch.no_grad():
         for ti, name in enumerate(tasks):
             vocs, correct, n = [], 0, 0
+            explore_p, explore_y, agree = [], [], []
             for t_i, ep, frames in val:
                 if t_i != ti:
                     continue
@@ -180,10 +206,21 @@ def main():
                 p = p.squeeze(1).numpy()
                 if ep["policy"] == "expert" and ep["success"]:
                     vocs.append(spearman(p, np.arange(len(p))))
-                correct += int((p[-1] > 0.95 or d[-1].item() > 0.5) == ep["success"])
-                n += 1
+                if ep["policy"] in ("random", "noisy"):
+                    y = np.asarray(ep["oracle"], np.float64)
+                    explore_p.append(p)
+                    explore_y.append(y)
+                    # Steps whose true progress moved: does the model's change have the same sign?
+                    dy, dp = np.diff(y), np.diff(p)
+                    moved = np.abs(dy) > 0.002
+                    agree.extend((np.sign(dp[moved]) == np.sign(dy[moved])).tolist())
+                if ep["policy"] != "noisy":
+                    correct += int((p[-1] > 0.95 or d[-1].item() > 0.5) == ep["success"])
+                    n += 1
+            explore = (f", exploration corr {np.corrcoef(np.concatenate(explore_p), np.concatenate(explore_y))[0, 1]:.3f}"
+                       f" step agreement {np.mean(agree):.2f}") if explore_p else ""
             print(f"val {name}: VOC {np.mean(vocs) if vocs else float('nan'):.3f} over {len(vocs)} demos, "
-                  f"final-frame success accuracy {correct}/{n}", flush=True)
+                  f"final-frame success accuracy {correct}/{n}{explore}", flush=True)
 
     images = torch.zeros(1, 3 * len(cameras), size, size)
     task = torch.zeros(1, len(tasks))
