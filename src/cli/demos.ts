@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { makeEnv } from '../env/make.ts';
 import { DEFAULT_TASK, resolveTask } from '../env/registry.ts';
 import { encodeNpy } from '../data/npy.ts';
-import { holdEnvTask, recordEpisode, type DemoPolicy } from '../data/demos.ts';
+import { DEMO_POLICIES, holdEnvTask, recordEpisode, type DemoPolicy } from '../data/demos.ts';
 import { MAX_IMAGE_SIZE, MIN_IMAGE_SIZE } from '../render/renderer.ts';
 import { InvalidArgument } from '../sim/errors.ts';
 import { namesOf } from '../sim/mujoco.ts';
@@ -91,13 +91,20 @@ export async function cmdDemos(args: string[]): Promise<void> {
     const summary = writeDemos(
       env,
       values.out,
-      { episodes, seed, perturbed, random: values.random, noisy: values.noisy, cameras, size, hold },
+      {
+        episodes,
+        seed,
+        perturbed,
+        ...(values.random ? { only: 'random' as const } : values.noisy ? { only: 'noisy' as const } : {}),
+        cameras,
+        size,
+        hold,
+      },
       !values.json,
     );
     if (values.json) console.log(JSON.stringify(summary, null, 2));
     else {
-      const rates = (['expert', 'perturbed', 'random', 'noisy'] as const)
-        .map((k) => [k, summary[`${k}_success_rate`]] as const)
+      const rates = DEMO_POLICIES.map((k) => [k, summary[`${k}_success_rate`]] as const)
         .filter(([, r]) => r !== null)
         .map(([k, r]) => `${k} success ${(100 * r!).toFixed(0)}%`);
       console.log(
@@ -115,10 +122,8 @@ export interface WriteDemosOptions {
   seed: number;
   /** Share of episodes from the perturbed expert; they are spread evenly through the sequence. */
   perturbed: number;
-  /** Every episode from the random policy instead. */
-  random?: boolean;
-  /** Every episode from the noisy expert instead. */
-  noisy?: boolean;
+  /** Every episode from this policy instead of the expert/perturbed mix. */
+  only?: 'random' | 'noisy';
   cameras: string[];
   size: number;
   /** Steps recorded after the first success, holding still. */
@@ -152,13 +157,8 @@ export function writeDemos(
   const outcome = { expert: [0, 0], perturbed: [0, 0], random: [0, 0], noisy: [0, 0] };
   for (let e = 0; e < episodes; e++) {
     // Bresenham spreading: the e-th episode is perturbed when the running share falls behind `perturbed`.
-    const policy: DemoPolicy = options.random
-      ? 'random'
-      : options.noisy
-        ? 'noisy'
-        : Math.floor((e + 1) * perturbed) > Math.floor(e * perturbed)
-          ? 'perturbed'
-          : 'expert';
+    const policy: DemoPolicy =
+      options.only ?? (Math.floor((e + 1) * perturbed) > Math.floor(e * perturbed) ? 'perturbed' : 'expert');
     const ep = recordEpisode(env, policy, seed + e, { cameras, size, hold });
     const file = `episode-${String(e).padStart(5, '0')}.npy`;
     writeFileSync(join(out, file), encodeNpy(ep.frames, [ep.steps + 1, cameras.length, size, size, 3]));
