@@ -102,7 +102,7 @@ for (const name of tasks) {
   const scored: Scored[] = [];
   for (let e = 0; e < 2 * episodes; e++) {
     const policy = e < episodes ? 'expert' : 'perturbed';
-    const ep = recordEpisode(env, policy, CALIBRATION_SEED + e, {
+    const ep = await recordEpisode(env, policy, CALIBRATION_SEED + e, {
       cameras,
       size,
       hold: rule.consecutive + 2,

@@ -198,7 +198,8 @@ def main():
     with torch.no_grad():
         for ti, name in enumerate(tasks):
             vocs, correct, n = [], 0, 0
-            explore_p, explore_y, agree = [], [], []
+            # Per kind of off-expert play: the model's progress and the true one, and step sign agreement.
+            explore = {k: ([], [], []) for k in ("random", "noisy", "policy")}
             for t_i, ep, frames in val:
                 if t_i != ti:
                     continue
@@ -206,21 +207,24 @@ def main():
                 p = p.squeeze(1).numpy()
                 if ep["policy"] == "expert" and ep["success"]:
                     vocs.append(spearman(p, np.arange(len(p))))
-                if ep["policy"] in ("random", "noisy"):
+                if ep["policy"] in explore:
+                    ps, ys, agree = explore[ep["policy"]]
                     y = np.asarray(ep["oracle"], np.float64)
-                    explore_p.append(p)
-                    explore_y.append(y)
+                    ps.append(p)
+                    ys.append(y)
                     # Steps whose true progress moved: does the model's change have the same sign?
                     dy, dp = np.diff(y), np.diff(p)
                     moved = np.abs(dy) > 0.002
                     agree.extend((np.sign(dp[moved]) == np.sign(dy[moved])).tolist())
-                if ep["policy"] != "noisy":
+                if ep["policy"] in ("expert", "perturbed", "random"):
                     correct += int((p[-1] > 0.95 or d[-1].item() > 0.5) == ep["success"])
                     n += 1
-            explore = (f", exploration corr {np.corrcoef(np.concatenate(explore_p), np.concatenate(explore_y))[0, 1]:.3f}"
-                       f" step agreement {np.mean(agree):.2f}") if explore_p else ""
+            figures = "".join(
+                f", {k} corr {np.corrcoef(np.concatenate(ps), np.concatenate(ys))[0, 1]:.3f}"
+                f" step agreement {np.mean(agree):.2f}"
+                for k, (ps, ys, agree) in explore.items() if ps)
             print(f"val {name}: VOC {np.mean(vocs) if vocs else float('nan'):.3f} over {len(vocs)} demos, "
-                  f"final-frame success accuracy {correct}/{n}{explore}", flush=True)
+                  f"final-frame success accuracy {correct}/{n}{figures}", flush=True)
 
     images = torch.zeros(1, 3 * len(cameras), size, size)
     task = torch.zeros(1, len(tasks))

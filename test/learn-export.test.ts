@@ -162,6 +162,20 @@ describe('exportLearnerPolicy', () => {
     expect((await readOnnxMetadata(unnamed)).metadata.obs_names).toBeUndefined();
   });
 
+  it("records the policy's action standard deviation, in the file's action units", async () => {
+    const learner = trainedLearner(6, 2);
+    learner.model.logStd.set([-1, 0, 0.5]);
+    const plain = join(dir, 'std.onnx');
+    await exportLearnerPolicy(learner, plain);
+    const std = JSON.parse((await readOnnxMetadata(plain)).metadata.action_std!) as number[];
+    [Math.exp(-1), 1, Math.exp(0.5)].forEach((want, k) => expect(std[k]).toBeCloseTo(want, 5));
+    // A rig range [0, 4] stretches [-1, 1] by 2: the spread stretches with it.
+    const scaled = join(dir, 'std-scaled.onnx');
+    await exportLearnerPolicy(learner, scaled, { actionScale: { low: [0, 0, 0], high: [4, 4, 4] } });
+    const wide = JSON.parse((await readOnnxMetadata(scaled)).metadata.action_std!) as number[];
+    [2 * Math.exp(-1), 2, 2 * Math.exp(0.5)].forEach((want, k) => expect(wide[k]).toBeCloseTo(want, 5));
+  });
+
   it('refuses a list of names of the wrong length, naming the field', async () => {
     const learner = trainedLearner(5, 1);
     const err = await exportLearnerPolicy(learner, join(dir, 'bad.onnx'), { actNames: ['x'] }).catch(

@@ -11,20 +11,23 @@ import { parseArgs } from 'node:util';
 import { makeEnv } from '../env/make.ts';
 import { DEFAULT_TASK, resolveTask } from '../env/registry.ts';
 import { encodeNpy } from '../data/npy.ts';
-import { DEMO_POLICIES, holdEnvTask, recordEpisode, type DemoPolicy } from '../data/demos.ts';
+import { DEMO_POLICIES, holdEnvTask, recordEpisode, type DemoActor, type DemoPolicy } from '../data/demos.ts';
+import { loadOnnxPolicy, type OnnxPolicy } from '../onnx/policy.ts';
 import { MAX_IMAGE_SIZE, MIN_IMAGE_SIZE } from '../render/renderer.ts';
 import { InvalidArgument } from '../sim/errors.ts';
 import { namesOf } from '../sim/mujoco.ts';
 import { intOption } from './options.ts';
 import { Progress } from './progress.ts';
 
-export const DEMOS_USAGE = `  demos --env NAME|PATH --out DIR [--episodes 50] [--seed 0] [--perturbed 0.0 | --random | --noisy] [--hold 5]
-        [--cameras front,side,wrist] [--size 64] [--json]
+export const DEMOS_USAGE = `  demos --env NAME|PATH --out DIR [--episodes 50] [--seed 0] [--hold 5] [--cameras front,side,wrist]
+        [--size 64] [--json] [--perturbed 0.0 | --random | --noisy | --policy FILE.onnx [--action-noise STD]]
                                                   expert demos with frames and progress labels (for training
                                                   progress models); --perturbed: share of knocked-off episodes;
                                                   --random: uniformly random actions throughout;
                                                   --noisy: the expert with Gaussian action noise throughout
                                                   (standard deviation drawn per episode in 0.15-1.2);
+                                                  --policy: a trained ONNX policy's mean action plus noise
+                                                  of --action-noise (default: the file's action_std)
                                                   --hold: steps recorded holding still after success
 `;
 
@@ -40,6 +43,7 @@ export interface DemosSummary {
   perturbed_success_rate: number | null;
   random_success_rate: number | null;
   noisy_success_rate: number | null;
+  policy_success_rate: number | null;
   seconds: number;
 }
 
@@ -54,6 +58,8 @@ export async function cmdDemos(args: string[]): Promise<void> {
       perturbed: { type: 'string' },
       random: { type: 'boolean', default: false },
       noisy: { type: 'boolean', default: false },
+      policy: { type: 'string' },
+      'action-noise': { type: 'string' },
       hold: { type: 'string' },
       cameras: { type: 'string' },
       size: { type: 'string' },
@@ -73,13 +79,18 @@ export async function cmdDemos(args: string[]): Promise<void> {
     values.perturbed !== undefined && '--perturbed',
     values.random && '--random',
     values.noisy && '--noisy',
+    values.policy !== undefined && '--policy',
   ];
   const chosen = exclusive.filter((v): v is string => typeof v === 'string');
   if (chosen.length > 1) {
     throw new InvalidArgument(chosen[1]!, `cannot be combined with ${chosen[0]}: pick one kind of episode`);
   }
+  if (values['action-noise'] !== undefined && values.policy === undefined) {
+    throw new InvalidArgument('--action-noise', 'only applies to --policy episodes');
+  }
   const task = await resolveTask(values.env);
   const env = await makeEnv(hold > 0 ? holdEnvTask(task) : task);
+  let policy: OnnxPolicy | undefined;
   try {
     const valid = namesOf(env.mj, env.model, 'camera');
     const cameras = values.cameras ? values.cameras.split(',') : [...DEFAULT_DEMO_CAMERAS];
@@ -88,14 +99,21 @@ export async function cmdDemos(args: string[]): Promise<void> {
         throw new InvalidArgument('--cameras', `unknown camera "${c}"; this env has ${valid.join(', ')}`);
       }
     }
-    const summary = writeDemos(
+    let actor: DemoActor | undefined;
+    if (values.policy !== undefined) {
+      policy = await loadOnnxPolicy(values.policy, { obsDim: env.obsDim, actDim: env.actDim });
+      actor = policyActor(policy, actionNoise(values['action-noise'], policy));
+    }
+    const only = values.random ? 'random' : values.noisy ? 'noisy' : actor ? 'policy' : undefined;
+    const summary = await writeDemos(
       env,
       values.out,
       {
         episodes,
         seed,
         perturbed,
-        ...(values.random ? { only: 'random' as const } : values.noisy ? { only: 'noisy' as const } : {}),
+        ...(only ? { only } : {}),
+        ...(actor ? { actor, policyFile: values.policy } : {}),
         cameras,
         size,
         hold,
@@ -113,8 +131,43 @@ export async function cmdDemos(args: string[]): Promise<void> {
       );
     }
   } finally {
+    await policy?.close();
     env.close();
   }
+}
+
+/** --action-noise, or the mean of the file's `action_std` (what the learner sampled with) when not given. */
+function actionNoise(option: string | undefined, policy: OnnxPolicy): number {
+  if (option !== undefined) {
+    const v = Number(option);
+    if (!(option.trim() !== '' && v >= 0 && v <= 10)) {
+      throw new InvalidArgument('--action-noise', `must be a standard deviation in [0, 10], got "${option}"`);
+    }
+    return v;
+  }
+  const raw = policy.metadata.action_std;
+  const std = raw === undefined ? undefined : (JSON.parse(raw) as unknown);
+  if (
+    !Array.isArray(std) ||
+    std.length !== policy.actDim ||
+    !std.every((v) => typeof v === 'number' && v >= 0 && v <= 10)
+  ) {
+    throw new InvalidArgument(
+      '--action-noise',
+      `is required: ${policy.path} has no usable action_std metadata (only policies exported by pbridge train carry it)`,
+    );
+  }
+  return (std as number[]).reduce((a, b) => a + b, 0) / std.length;
+}
+
+/** Batch-1 inference of an ONNX policy as the acting half of `policy` episodes. */
+function policyActor(policy: OnnxPolicy, std: number): DemoActor {
+  return {
+    std,
+    async act(obs, action) {
+      action.set(await policy.run(obs, 1));
+    },
+  };
 }
 
 export interface WriteDemosOptions {
@@ -123,7 +176,11 @@ export interface WriteDemosOptions {
   /** Share of episodes from the perturbed expert; they are spread evenly through the sequence. */
   perturbed: number;
   /** Every episode from this policy instead of the expert/perturbed mix. */
-  only?: 'random' | 'noisy';
+  only?: 'random' | 'noisy' | 'policy';
+  /** Acts in `policy` episodes. */
+  actor?: DemoActor;
+  /** Recorded in meta.json for `policy` episodes. */
+  policyFile?: string;
   cameras: string[];
   size: number;
   /** Steps recorded after the first success, holding still. */
@@ -131,12 +188,12 @@ export interface WriteDemosOptions {
 }
 
 /** Records `episodes` episodes (episode e from seed + e) into `out`. */
-export function writeDemos(
+export async function writeDemos(
   env: Awaited<ReturnType<typeof makeEnv>>,
   out: string,
   options: WriteDemosOptions,
   showProgress = false,
-): DemosSummary {
+): Promise<DemosSummary> {
   const t0 = performance.now();
   mkdirSync(out, { recursive: true });
   const { episodes, seed, perturbed, cameras, size, hold } = options;
@@ -148,18 +205,24 @@ export function writeDemos(
     size,
     hold,
     episode_steps: env.episodeSteps,
+    ...(options.policyFile !== undefined ? { policy_file: options.policyFile } : {}),
     episodes: 0,
   };
   const index = join(out, 'episodes.jsonl');
   writeFileSync(index, '');
   const progress = new Progress(episodes, `demos ${env.task.name}`, showProgress);
   let frames = 0;
-  const outcome = { expert: [0, 0], perturbed: [0, 0], random: [0, 0], noisy: [0, 0] };
+  const outcome = { expert: [0, 0], perturbed: [0, 0], random: [0, 0], noisy: [0, 0], policy: [0, 0] };
   for (let e = 0; e < episodes; e++) {
     // Bresenham spreading: the e-th episode is perturbed when the running share falls behind `perturbed`.
     const policy: DemoPolicy =
       options.only ?? (Math.floor((e + 1) * perturbed) > Math.floor(e * perturbed) ? 'perturbed' : 'expert');
-    const ep = recordEpisode(env, policy, seed + e, { cameras, size, hold });
+    const ep = await recordEpisode(env, policy, seed + e, {
+      cameras,
+      size,
+      hold,
+      ...(options.actor ? { actor: options.actor } : {}),
+    });
     const file = `episode-${String(e).padStart(5, '0')}.npy`;
     writeFileSync(join(out, file), encodeNpy(ep.frames, [ep.steps + 1, cameras.length, size, size, 3]));
     const line = {
@@ -198,6 +261,7 @@ export function writeDemos(
     perturbed_success_rate: rate(outcome.perturbed),
     random_success_rate: rate(outcome.random),
     noisy_success_rate: rate(outcome.noisy),
+    policy_success_rate: rate(outcome.policy),
     seconds: (performance.now() - t0) / 1000,
   };
 }

@@ -10,14 +10,25 @@
  * low and steadily rather than with noise. `noisy` is the expert with Gaussian action noise from the first step, at
  * a noise level drawn per episode: the half-competent policies of mid-training, which get near the goal by
  * wandering routes and whose small steps forward and back are exactly what shaping has to score in the right order.
+ * `policy` runs a trained policy (an ONNX file) with Gaussian action noise: the states a learner that is shaped by
+ * a progress model actually visits, including those where the model is wrong in its favour, which no scripted
+ * policy finds.
  */
 import type { ManipulationEnv } from '../env/env.ts';
 import type { TaskDefinition } from '../env/task.ts';
 import { Rng } from '../env/rng.ts';
 import { InvalidArgument } from '../sim/errors.ts';
 
-export type DemoPolicy = 'expert' | 'perturbed' | 'random' | 'noisy';
-export const DEMO_POLICIES: readonly DemoPolicy[] = ['expert', 'perturbed', 'random', 'noisy'];
+export type DemoPolicy = 'expert' | 'perturbed' | 'random' | 'noisy' | 'policy';
+export const DEMO_POLICIES: readonly DemoPolicy[] = ['expert', 'perturbed', 'random', 'noisy', 'policy'];
+
+/** The acting half of a `policy` episode: a trained policy's mean action plus Gaussian noise of `std`. */
+export interface DemoActor {
+  /** Writes the mean action for the raw observation `obs` into `action`. */
+  act(obs: Float32Array, action: Float32Array): Promise<void>;
+  /** Standard deviation of the noise added to every action component (then clipped to [-1, 1]). */
+  std: number;
+}
 
 /** How a perturbed episode leaves the expert's path, from its `start` step on. */
 export type Perturbation = 'freeze' | 'noise' | 'random' | 'drift';
@@ -34,7 +45,7 @@ export interface RecordedEpisode {
   seed: number;
   policy: DemoPolicy;
   perturbation?: { kind: Perturbation; start: number };
-  /** Action noise standard deviation of a `noisy` episode. */
+  /** Action noise standard deviation of a `noisy` or `policy` episode. */
   noiseStd?: number;
   /** Control steps taken (T); there are T + 1 frames, the first at reset. */
   steps: number;
@@ -62,6 +73,8 @@ export interface RecordOptions {
    * task does not terminate on success (`holdEnvTask`). Default 0.
    */
   hold?: number;
+  /** Required by `policy` episodes. */
+  actor?: DemoActor;
 }
 
 /** The task as `recordEpisode` needs it for `hold` > 0: success no longer ends the episode. */
@@ -70,16 +83,20 @@ export function holdEnvTask(task: TaskDefinition): TaskDefinition {
 }
 
 /** Rolls out one episode from `seed` and records every frame. */
-export function recordEpisode(
+export async function recordEpisode(
   env: ManipulationEnv,
   policy: DemoPolicy,
   seed: number,
   options: RecordOptions,
-): RecordedEpisode {
+): Promise<RecordedEpisode> {
   if (!DEMO_POLICIES.includes(policy)) {
     throw new InvalidArgument('policy', `must be one of ${DEMO_POLICIES.join(', ')}, got ${String(policy)}`);
   }
-  const { cameras, size } = options;
+  const { cameras, size, actor } = options;
+  if (policy === 'policy' && !actor) throw new InvalidArgument('actor', "is required by 'policy' episodes");
+  if (actor && !(Number.isFinite(actor.std) && actor.std >= 0 && actor.std <= 10)) {
+    throw new InvalidArgument('actor.std', `must be a number in [0, 10], got ${actor.std}`);
+  }
   const hold = options.hold ?? 0;
   if (!Number.isInteger(hold) || hold < 0 || hold > 1000) {
     throw new InvalidArgument('hold', `must be an integer in [0, 1000], got ${hold}`);
@@ -105,7 +122,12 @@ export function recordEpisode(
           start: Math.floor(rng.uniform(0.1, 0.9) * expertLength(env, seed, obs, action)),
         }
       : undefined;
-  const noiseStd = policy === 'noisy' ? rng.uniform(NOISY_STD_RANGE[0], NOISY_STD_RANGE[1]) : 0;
+  const noiseStd =
+    policy === 'noisy'
+      ? rng.uniform(NOISY_STD_RANGE[0], NOISY_STD_RANGE[1])
+      : policy === 'policy'
+        ? actor!.std
+        : 0;
   const drift = new Float32Array(env.actDim);
   for (let i = 0; i < drift.length; i++) drift[i] = rng.uniform(-1, 1);
 
@@ -134,6 +156,9 @@ export function recordEpisode(
       for (let i = 0; i < action.length - 1; i++) action[i] = 0;
     } else if (policy === 'random') {
       for (let i = 0; i < action.length; i++) action[i] = rng.uniform(-1, 1);
+    } else if (policy === 'policy') {
+      await actor!.act(obs, action);
+      addNoise(action, noiseStd, rng);
     } else {
       env.expertAction(action);
       if (perturbation && t >= perturbation.start) perturb(perturbation.kind, action, drift, rng);
@@ -153,7 +178,7 @@ export function recordEpisode(
     seed,
     policy,
     ...(perturbation ? { perturbation } : {}),
-    ...(policy === 'noisy' ? { noiseStd } : {}),
+    ...(policy === 'noisy' || policy === 'policy' ? { noiseStd } : {}),
     steps: t,
     successStep,
     success,

@@ -81,6 +81,15 @@ export function learnerPolicySpec(learner: PpoLearner, options: ExportLearnerOpt
   };
   names('obsNames', 'obs_names', obsDim);
   names('actNames', 'act_names', actDim);
+  // The graph gives the mean only; the Gaussian's spread travels as metadata so that a tool can act as the
+  // learner did (`pbridge demos --policy` samples with it), in the file's action units.
+  if ('action_std' in metadata)
+    throw new InvalidArgument('metadata.action_std', 'is written from the learner');
+  const std = Array.from(learner.model.logStd, (l, o) => {
+    const s = scale ? (scale.high[o]! - scale.low[o]!) / 2 : 1;
+    return Number((Math.exp(l) * Math.abs(s)).toPrecision(6));
+  });
+  metadata.action_std = JSON.stringify(std);
   const bounds =
     options.actionBounds !== undefined
       ? options.actionBounds

@@ -146,11 +146,11 @@ export async function evaluateRewardModel(
     plan.push({ policy: 'noisy', seed: options.seed + 2 * options.episodes + exploration + e });
 
   // Record everything first, so the throughput figure is the model's and not the simulator's.
-  const episodes = plan.map((p, i) => {
-    const ep = recordEpisode(env, p.policy, p.seed, { cameras, size, hold });
+  const episodes: RecordedEpisode[] = [];
+  for (const [i, p] of plan.entries()) {
+    episodes.push(await recordEpisode(env, p.policy, p.seed, { cameras, size, hold }));
     options.onEpisode?.(i + 1, plan.length);
-    return ep;
-  });
+  }
 
   const service = new RewardService(model, { maxWaitMs: 1, timeoutMs: 120_000 });
   try {
