@@ -4,7 +4,7 @@
  * expert demos) and does not call failed episodes successful. BENCHMARKS.md has the full-size figures.
  */
 import { describe, expect, it } from 'vitest';
-import { holdEnvTask } from '../src/data/demos.ts';
+import { holdEnvTask, type DemoActor } from '../src/data/demos.ts';
 import { makeEnv } from '../src/env/make.ts';
 import { resolveTask, TASK_NAMES } from '../src/env/registry.ts';
 import { evaluateRewardModel } from '../src/reward/evaluate.ts';
@@ -44,11 +44,25 @@ describe('default progress model', () => {
     });
   }
 
-  it('exploration and mid-training figures: the oracle agrees with the task progress on every off-path state and step', async () => {
+  it('exploration, mid-training and on-policy figures: the oracle agrees with the task progress on every off-path state and step', async () => {
     const opened = await openProgressModel('oracle');
     const env = await makeEnv(holdEnvTask(await resolveTask('push')));
     try {
-      const report = await evaluateRewardModel(env, opened, { episodes: 1, seed: 2_000_000, exploration: 2 });
+      // A trained policy's part is played by a hand-written one: towards the cube, with noise.
+      const grip = env.obsNames.indexOf('cube_minus_grip.x');
+      const actor: DemoActor = {
+        std: 0.3,
+        act: async (obs, action) => {
+          for (let k = 0; k < 3; k++) action[k] = Math.max(-1, Math.min(1, 20 * obs[grip + k]!));
+          action[3] = -1;
+        },
+      };
+      const report = await evaluateRewardModel(env, opened, {
+        episodes: 1,
+        seed: 2_000_000,
+        exploration: 2,
+        policy: { actor, episodes: 2 },
+      });
       const x = report.exploration!;
       expect(x.episodes).toBe(2);
       // States: every frame of both episodes (T + 1 per episode).
@@ -64,6 +78,14 @@ describe('default progress model', () => {
       expect(m.steps_compared).toBeGreaterThan(0);
       expect(m.state_correlation).toBeCloseTo(1, 10);
       expect(m.step_agreement).toBe(1);
+      expect(m.mean_error).toBeCloseTo(0, 10);
+      const p = report.on_policy!;
+      const onPolicy = report.per_episode.filter((e) => e.policy === 'policy');
+      expect(onPolicy).toHaveLength(2);
+      expect(p.states).toBe(onPolicy.reduce((a, e) => a + e.steps + 1, 0));
+      expect(p.state_correlation).toBeCloseTo(1, 10);
+      expect(p.step_agreement).toBe(1);
+      expect(p.mean_error).toBeCloseTo(0, 10);
       // Success accuracy stays that of the expert and perturbed episodes.
       expect(report.success.positives + report.success.negatives).toBe(2);
     } finally {

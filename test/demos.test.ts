@@ -11,6 +11,7 @@ import { encodeNpy, readNpy } from '../src/data/npy.ts';
 import { holdEnvTask, NOISY_STD_RANGE, recordEpisode, type RecordedEpisode } from '../src/data/demos.ts';
 import { makeEnv } from '../src/env/make.ts';
 import { Rng } from '../src/env/rng.ts';
+import type { RewardEvalReport } from '../src/reward/evaluate.ts';
 import { exportPolicyOnnx } from '../src/onnx/policy.ts';
 import { resolveTask } from '../src/env/registry.ts';
 
@@ -185,6 +186,28 @@ describe('policy episodes (pbridge demos --policy)', () => {
       expect(Math.max(...oracle)).toBeGreaterThan(0.15);
     }
 
+    // reward-eval scores the same policy's states: the oracle's progress is the stage progress itself.
+    const evalRun = pbridge(
+      'reward-eval',
+      '--env',
+      'push',
+      '--model',
+      'oracle',
+      '--episodes',
+      '1',
+      '--exploration',
+      '0',
+      '--policy',
+      file,
+      '--policy-episodes',
+      '2',
+      '--json',
+    );
+    expect(evalRun.code, evalRun.stderr).toBe(0);
+    const onPolicy = (JSON.parse(evalRun.stdout) as RewardEvalReport).on_policy!;
+    expect(onPolicy.episodes).toBe(2);
+    expect(onPolicy.mean_error).toBeCloseTo(0, 10);
+
     // --action-noise overrides the file's spread and changes the route.
     const noisy = record('noisy', '--action-noise', '0.5');
     expect(noisy.episodes[0]).toMatchObject({ policy: 'policy', noise_std: 0.5 });
@@ -217,6 +240,16 @@ describe('policy episodes (pbridge demos --policy)', () => {
     expect(badNoise.stderr).toMatch(/--action-noise: must be a standard deviation in \[0, 10\], got "-1"/);
     const orphan = pbridge('demos', '--env', 'reach', '--action-noise', '0.3', '--out', out);
     expect(orphan.stderr).toMatch(/--action-noise: only applies to --policy episodes/);
+    const evalOrphan = pbridge(
+      'reward-eval',
+      '--env',
+      'reach',
+      '--model',
+      'oracle',
+      '--policy-episodes',
+      '3',
+    );
+    expect(evalOrphan.stderr).toMatch(/--policy-episodes: only applies with --policy/);
     const wrongDim = pbridge(
       'demos',
       '--env',

@@ -12,7 +12,7 @@ import { makeEnv } from '../env/make.ts';
 import { DEFAULT_TASK, resolveTask } from '../env/registry.ts';
 import { encodeNpy } from '../data/npy.ts';
 import { DEMO_POLICIES, holdEnvTask, recordEpisode, type DemoActor, type DemoPolicy } from '../data/demos.ts';
-import { loadOnnxPolicy, type OnnxPolicy } from '../onnx/policy.ts';
+import { openPolicyActor, type OpenedActor } from '../data/policy-actor.ts';
 import { MAX_IMAGE_SIZE, MIN_IMAGE_SIZE } from '../render/renderer.ts';
 import { InvalidArgument } from '../sim/errors.ts';
 import { namesOf } from '../sim/mujoco.ts';
@@ -90,7 +90,7 @@ export async function cmdDemos(args: string[]): Promise<void> {
   }
   const task = await resolveTask(values.env);
   const env = await makeEnv(hold > 0 ? holdEnvTask(task) : task);
-  let policy: OnnxPolicy | undefined;
+  let opened: OpenedActor | undefined;
   try {
     const valid = namesOf(env.mj, env.model, 'camera');
     const cameras = values.cameras ? values.cameras.split(',') : [...DEFAULT_DEMO_CAMERAS];
@@ -99,11 +99,10 @@ export async function cmdDemos(args: string[]): Promise<void> {
         throw new InvalidArgument('--cameras', `unknown camera "${c}"; this env has ${valid.join(', ')}`);
       }
     }
-    let actor: DemoActor | undefined;
     if (values.policy !== undefined) {
-      policy = await loadOnnxPolicy(values.policy, { obsDim: env.obsDim, actDim: env.actDim });
-      actor = policyActor(policy, actionNoise(values['action-noise'], policy));
+      opened = await openPolicyActor(values.policy, env, values['action-noise']);
     }
+    const actor = opened?.actor;
     const only = values.random ? 'random' : values.noisy ? 'noisy' : actor ? 'policy' : undefined;
     const summary = await writeDemos(
       env,
@@ -131,43 +130,9 @@ export async function cmdDemos(args: string[]): Promise<void> {
       );
     }
   } finally {
-    await policy?.close();
+    await opened?.close();
     env.close();
   }
-}
-
-/** --action-noise, or the mean of the file's `action_std` (what the learner sampled with) when not given. */
-function actionNoise(option: string | undefined, policy: OnnxPolicy): number {
-  if (option !== undefined) {
-    const v = Number(option);
-    if (!(option.trim() !== '' && v >= 0 && v <= 10)) {
-      throw new InvalidArgument('--action-noise', `must be a standard deviation in [0, 10], got "${option}"`);
-    }
-    return v;
-  }
-  const raw = policy.metadata.action_std;
-  const std = raw === undefined ? undefined : (JSON.parse(raw) as unknown);
-  if (
-    !Array.isArray(std) ||
-    std.length !== policy.actDim ||
-    !std.every((v) => typeof v === 'number' && v >= 0 && v <= 10)
-  ) {
-    throw new InvalidArgument(
-      '--action-noise',
-      `is required: ${policy.path} has no usable action_std metadata (only policies exported by pbridge train carry it)`,
-    );
-  }
-  return (std as number[]).reduce((a, b) => a + b, 0) / std.length;
-}
-
-/** Batch-1 inference of an ONNX policy as the acting half of `policy` episodes. */
-function policyActor(policy: OnnxPolicy, std: number): DemoActor {
-  return {
-    std,
-    async act(obs, action) {
-      action.set(await policy.run(obs, 1));
-    },
-  };
 }
 
 export interface WriteDemosOptions {

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { makeEnv } from '../env/make.ts';
 import { DEFAULT_TASK, resolveTask } from '../env/registry.ts';
 import { holdEnvTask } from '../data/demos.ts';
+import { openPolicyActor, type OpenedActor } from '../data/policy-actor.ts';
 import { evaluateRewardModel, type RewardEvalReport } from '../reward/evaluate.ts';
 import { openProgressModel } from '../reward/open-model.ts';
 import { DEFAULT_SUCCESS_RULE, checkSuccessRule } from '../reward/success.ts';
@@ -12,10 +13,12 @@ import { Progress } from './progress.ts';
 
 export const REWARD_EVAL_USAGE = `  reward-eval --env NAME|PATH --model default|oracle|PATH.onnx|http://... [--episodes 20] [--seed 1000000]
               [--threshold 0.95] [--consecutive 3] [--exploration N] [--providers cpu] [--json]
+              [--policy FILE.onnx [--policy-episodes N] [--action-noise STD]]
                                                   judge a progress model on held-out episodes: value-order
                                                   correlation, success accuracy, agreement with the task's
                                                   progress on random-policy and noisy-expert states
-                                                  (--exploration N episodes of each), latency, images/s
+                                                  (--exploration N episodes of each) and on a trained
+                                                  policy's states (--policy), latency, images/s
 `;
 
 /** Demos for training use seeds from 0; evaluation starts far above them. */
@@ -40,6 +43,9 @@ export async function cmdRewardEval(args: string[]): Promise<void> {
       consecutive: { type: 'string' },
       exploration: { type: 'string' },
       providers: { type: 'string' },
+      policy: { type: 'string' },
+      'policy-episodes': { type: 'string' },
+      'action-noise': { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -50,6 +56,11 @@ export async function cmdRewardEval(args: string[]): Promise<void> {
     threshold: fraction('threshold', values.threshold, DEFAULT_SUCCESS_RULE.threshold),
     consecutive: intOption('consecutive', values.consecutive, DEFAULT_SUCCESS_RULE.consecutive, 1, 1000),
   });
+  for (const flag of ['policy-episodes', 'action-noise'] as const) {
+    if (values[flag] !== undefined && values.policy === undefined) {
+      throw new InvalidArgument(`--${flag}`, 'only applies with --policy');
+    }
+  }
   const opened = await openProgressModel(values.model, {
     onnx: {
       ...(values.providers ? { executionProviders: values.providers.split(',') } : {}),
@@ -57,10 +68,17 @@ export async function cmdRewardEval(args: string[]): Promise<void> {
     },
   });
   const env = await makeEnv(holdEnvTask(await resolveTask(values.env)));
+  let actor: OpenedActor | undefined;
   try {
     const exploration = intOption('exploration', values.exploration, episodes, 0, 10_000);
+    const policyEpisodes =
+      values.policy === undefined
+        ? 0
+        : intOption('policy-episodes', values['policy-episodes'], episodes, 1, 10_000);
+    if (values.policy !== undefined)
+      actor = await openPolicyActor(values.policy, env, values['action-noise']);
     const progress = new Progress(
-      2 * episodes + 2 * exploration,
+      2 * episodes + 2 * exploration + policyEpisodes,
       `reward-eval ${env.task.name}`,
       !values.json,
     );
@@ -69,12 +87,14 @@ export async function cmdRewardEval(args: string[]): Promise<void> {
       seed,
       rule,
       exploration,
+      ...(actor ? { policy: { actor: actor.actor, episodes: policyEpisodes } } : {}),
       onEpisode: (done) => progress.update(done, 'episodes recorded'),
     });
     progress.finish();
     if (values.json) console.log(JSON.stringify(report, null, 2));
     else printReport(report);
   } finally {
+    await actor?.close();
     env.close();
     await opened.model.close?.();
   }
@@ -97,10 +117,12 @@ function printReport(r: RewardEvalReport): void {
   for (const [label, x, what] of [
     ['exploration:     ', r.exploration, 'random-policy'],
     ['mid-training:    ', r.mid_training, 'noisy-expert'],
+    ['on-policy:       ', r.on_policy, 'trained-policy'],
   ] as const) {
     if (!x) continue;
     console.log(
-      `  ${label} state correlation ${x.state_correlation.toFixed(3)}, step agreement ${pct(x.step_agreement)} ` +
+      `  ${label} state correlation ${x.state_correlation.toFixed(3)}, step agreement ${pct(x.step_agreement)}, ` +
+        `mean error ${x.mean_error >= 0 ? '+' : ''}${x.mean_error.toFixed(3)} ` +
         `(${x.states} states of ${x.episodes} ${what} episodes; 50% is chance)`,
     );
   }

@@ -7,12 +7,14 @@
  *  - exploration: on random-policy episodes (the states a learner visits early, where shaping has to help), the
  *    Spearman correlation of the model's progress with the task's stage progress over all states, and how often
  *    the model moves in the same direction as the task's progress from one state to the next. Shaping rewards
- *    are those step-to-step differences, so VOC on demos alone says little about them.
+ *    are those step-to-step differences, so VOC on demos alone says little about them. The same figures on
+ *    noisy-expert episodes (mid-training play) and, given a trained policy, on its own episodes: the states a
+ *    learner shaped by this model reaches, where a model that errs in the learner's favour is exploited.
  * Episodes are recorded with a few steps of holding still after success, so "several steps above the threshold"
  * is something a successful episode can show.
  */
 import type { ManipulationEnv } from '../env/env.ts';
-import { recordEpisode, type DemoPolicy, type RecordedEpisode } from '../data/demos.ts';
+import { recordEpisode, type DemoActor, type DemoPolicy, type RecordedEpisode } from '../data/demos.ts';
 import type { ProgressImage, ProgressRequest, ProgressResponse } from './model.ts';
 import { spearman } from './metrics.ts';
 import type { OpenedModel } from './open-model.ts';
@@ -32,6 +34,8 @@ export interface RewardEvalOptions {
    * ones (default: `episodes`; 0 leaves both out).
    */
   exploration?: number;
+  /** A trained policy's episodes (seeds after the noisy ones), for the `on_policy` figures. */
+  policy?: { actor: DemoActor; episodes: number };
   /** Called after each recorded episode. */
   onEpisode?: (done: number, total: number) => void;
 }
@@ -56,6 +60,11 @@ export interface ShapingFigures {
   /** Of the steps where the task's progress changed (by more than 1e-3), the share where the model moved the same way. */
   step_agreement: number;
   steps_compared: number;
+  /**
+   * Mean of model minus stage progress over the states: above 0, the model scores them higher than they are,
+   * which is what a learner shaped by it can exploit.
+   */
+  mean_error: number;
 }
 
 export interface RewardEvalReport {
@@ -64,7 +73,7 @@ export interface RewardEvalReport {
   model: string;
   cameras: string[];
   image_size: number;
-  episodes: { expert: number; perturbed: number; random: number; noisy: number };
+  episodes: { expert: number; perturbed: number; random: number; noisy: number; policy: number };
   voc: { mean: number; min: number; demos: number };
   success: {
     accuracy: number;
@@ -80,6 +89,8 @@ export interface RewardEvalReport {
   exploration: ShapingFigures | null;
   /** Noisy-expert episodes: the half-competent play of mid-training (null when none were run). */
   mid_training: ShapingFigures | null;
+  /** The given trained policy's episodes (null when no policy was given). */
+  on_policy: ShapingFigures | null;
   /** One request at a time, nothing queued: what a single query costs. */
   latency_ms: { p50: number; p95: number };
   /** Camera images scored per second with the service batching a backlog. */
@@ -144,11 +155,21 @@ export async function evaluateRewardModel(
     plan.push({ policy: 'random', seed: options.seed + 2 * options.episodes + e });
   for (let e = 0; e < exploration; e++)
     plan.push({ policy: 'noisy', seed: options.seed + 2 * options.episodes + exploration + e });
+  const policyEpisodes = options.policy?.episodes ?? 0;
+  for (let e = 0; e < policyEpisodes; e++)
+    plan.push({ policy: 'policy', seed: options.seed + 2 * options.episodes + 2 * exploration + e });
 
   // Record everything first, so the throughput figure is the model's and not the simulator's.
   const episodes: RecordedEpisode[] = [];
   for (const [i, p] of plan.entries()) {
-    episodes.push(await recordEpisode(env, p.policy, p.seed, { cameras, size, hold }));
+    episodes.push(
+      await recordEpisode(env, p.policy, p.seed, {
+        cameras,
+        size,
+        hold,
+        ...(options.policy ? { actor: options.policy.actor } : {}),
+      }),
+    );
     options.onEpisode?.(i + 1, plan.length);
   }
 
@@ -220,6 +241,7 @@ export async function evaluateRewardModel(
         perturbed: options.episodes,
         random: exploration,
         noisy: exploration,
+        policy: policyEpisodes,
       },
       voc: {
         mean: vocs.length ? vocs.reduce((a, b) => a + b, 0) / vocs.length : NaN,
@@ -236,6 +258,7 @@ export async function evaluateRewardModel(
       },
       exploration: exploration > 0 ? shapingFigures(episodes, answers, 'random') : null,
       mid_training: exploration > 0 ? shapingFigures(episodes, answers, 'noisy') : null,
+      on_policy: policyEpisodes > 0 ? shapingFigures(episodes, answers, 'policy') : null,
       latency_ms: { p50: pct(0.5), p95: pct(0.95) },
       images_per_s: (frames * cameras.length) / seconds,
       answers_per_s: frames / seconds,
@@ -283,5 +306,6 @@ function shapingFigures(
     state_correlation: spearman(model, oracle),
     step_agreement: compared ? agree / compared : NaN,
     steps_compared: compared,
+    mean_error: model.reduce((a, p, k) => a + p - oracle[k]!, 0) / model.length,
   };
 }
