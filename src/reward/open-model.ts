@@ -8,7 +8,7 @@ import { FileNotFoundError, InvalidArgument } from '../sim/errors.ts';
 import { createHttpProgressModel, type CreateHttpProgressModelOptions } from './http/factory.ts';
 import type { ProgressModel } from './model.ts';
 import { OnnxProgressModel, type OnnxProgressOptions } from './onnx.ts';
-import { OracleProgressModel } from './oracle.ts';
+import { OracleProgressModel, parseNoisyOracle } from './oracle.ts';
 
 /** The shipped default progress model (trained by models/train_default.py). */
 export const DEFAULT_MODEL_PATH = fileURLToPath(
@@ -40,6 +40,10 @@ export async function openProgressModel(
   options: OpenModelOptions = {},
 ): Promise<OpenedModel> {
   if (source === 'oracle') return { model: new OracleProgressModel(), kind: 'oracle', cameras: [], size: 0 };
+  const noiseStd = parseNoisyOracle(source);
+  if (noiseStd !== undefined) {
+    return { model: new OracleProgressModel(noiseStd), kind: 'oracle', cameras: [], size: 0 };
+  }
   if (/^https?:\/\//i.test(source)) {
     const cameras = options.http?.cameras ?? REMOTE_CAMERAS;
     const model = await createHttpProgressModel(source, { cameras, ...options.http });
@@ -57,7 +61,7 @@ export async function openProgressModel(
   } else if (!source.endsWith('.onnx')) {
     throw new InvalidArgument(
       '--model',
-      `must be default, oracle, a path to an .onnx file or an http(s):// URL, got "${source}"`,
+      `must be default, oracle, oracle:noise=STD, a path to an .onnx file or an http(s):// URL, got "${source}"`,
     );
   }
   const model = await OnnxProgressModel.load(path, {

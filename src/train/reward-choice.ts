@@ -1,12 +1,14 @@
 /**
  * What `--reward` means: which shaping mode, with which progress model, or a baseline without one.
  *   default | oracle | <path.onnx> | <http(s)://...>   potential-based shaping with that progress model
+ *   oracle:noise=STD                                 the oracle plus Gaussian noise (an ablation)
  *   sparse                                           the task's success reward alone
  *   dense                                            sparse plus the task's hand-designed dense terms
  *   naive | progress                                 the semantic-trap ablations, with --model (default: default)
  */
 import { InvalidArgument } from '../sim/errors.ts';
 import type { ShapingMode } from '../reward/shaping.ts';
+import { parseNoisyOracle } from '../reward/oracle.ts';
 
 export interface RewardChoice {
   /** What the user asked for, as written. */
@@ -33,7 +35,11 @@ export function parseRewardChoice(reward: string, model = 'default'): RewardChoi
     case 'oracle':
       return { name: reward, mode: 'potential', model: reward, dense: false };
     default:
-      if (reward.endsWith('.onnx') || /^https?:\/\//i.test(reward)) {
+      if (
+        reward.endsWith('.onnx') ||
+        /^https?:\/\//i.test(reward) ||
+        parseNoisyOracle(reward) !== undefined
+      ) {
         return { name: reward, mode: 'potential', model: reward, dense: false };
       }
       throw new InvalidArgument(
