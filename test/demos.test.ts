@@ -91,7 +91,7 @@ describe('policy episodes (pbridge demos --policy)', () => {
     try {
       return {
         code: 0,
-        stdout: execFileSync(process.execPath, ['bin/pbridge.js', ...args]).toString(),
+        stdout: execFileSync(process.execPath, ['bin/pbridge.js', ...args], { stdio: 'pipe' }).toString(),
         stderr: '',
       };
     } catch (err) {
