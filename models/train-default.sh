@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Rebuilds models/default-progress.onnx: demos for every built-in task rendered by our cameras, then
 # models/train_default.py (PyTorch on CPU: Debian's python3-torch, python3-numpy and python3-onnx), then the
-# done head's calibration (models/calibrate-done.ts, models/calibrate_done.py); then a second round on push with
-# episodes of policies trained on the first model. Arguments go to train_default.py.
+# done head's calibration (models/calibrate-done.ts, models/calibrate_done.py); then
+# two more rounds on push with episodes of policies trained on the model before. Arguments go to train_default.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA="${DEMOS_DIR:-models/.demos}"
@@ -33,23 +33,31 @@ fit() {
 }
 TRAIN_ARGS="$*"
 fit "$DATA/expert" "$DATA/random" "$DATA/noisy"
-# Round 2 on push, the default task (POLICY_ROUND=0 stops after round 1). A learner shaped by the round-1 model
-# finds the states that model scores above their stage progress; episodes of that learner's policy, and of a
-# half-trained policy of the oracle reward, labelled with the stage progress, go into a second training on
-# everything (DAgger's idea applied to the reward model). The learned Gaussian's spread was about 0.9 after 150k
-# steps, hence that noise level.
-if [ "${POLICY_ROUND:-1}" = 1 ]; then
-  RUNS="$DATA/runs"
+# Rounds 2 and 3 on push, the default task (POLICY_ROUNDS=0 stops after round 1). A learner shaped by the current
+# model finds the states that model scores wrongly; episodes of its policy (and, in round 2, of a half-trained
+# policy of the oracle reward), labelled with the stage progress, go into a new training on everything (DAgger's
+# idea applied to the reward model). The learned Gaussian's spread was about 0.9 after 150k steps, hence the noise.
+record() { # policy noise episodes seed out
+  node bin/pbridge.js demos --env push --policy "$1" --action-noise "$2" --episodes "$3" --hold 5 --seed "$4" \
+    --cameras front,side,wrist --size 64 --out "$5/push"
+}
+RUNS="$DATA/runs"
+SETS=("$DATA/expert" "$DATA/random" "$DATA/noisy")
+ROUNDS="${POLICY_ROUNDS:-2}"
+if [ "$ROUNDS" -ge 1 ]; then
   rm -rf "$RUNS"
-  node bin/pbridge.js train --env push --reward default --steps 150000 --seed 0 --no-serve --run-dir "$RUNS/push-default"
+  node bin/pbridge.js train --env push --reward default --steps 150000 --seed 0 --no-serve --run-dir "$RUNS/push-round2"
   node bin/pbridge.js train --env push --reward oracle --steps 200000 --seed 0 --no-serve --run-dir "$RUNS/push-oracle"
-  record() { # policy noise episodes seed out
-    node bin/pbridge.js demos --env push --policy "$1" --action-noise "$2" --episodes "$3" --hold 5 --seed "$4" \
-      --cameras front,side,wrist --size 64 --out "$5/push"
-  }
-  record "$RUNS/push-default/policy.onnx" 0.9 300 90000 "$DATA/policy-default"
-  record "$RUNS/push-default/policy.onnx" 0.4 100 91000 "$DATA/policy-default-low-noise"
+  record "$RUNS/push-round2/policy.onnx" 0.9 300 90000 "$DATA/policy-round2"
+  record "$RUNS/push-round2/policy.onnx" 0.4 100 91000 "$DATA/policy-round2-low-noise"
   record "$RUNS/push-oracle/policy.onnx" 0.6 200 92000 "$DATA/policy-oracle"
-  fit "$DATA/expert" "$DATA/random" "$DATA/noisy" "$DATA/policy-default" "$DATA/policy-default-low-noise" \
-    "$DATA/policy-oracle"
+  SETS+=("$DATA/policy-round2" "$DATA/policy-round2-low-noise" "$DATA/policy-oracle")
+  fit "${SETS[@]}"
+fi
+if [ "$ROUNDS" -ge 2 ]; then
+  node bin/pbridge.js train --env push --reward default --steps 150000 --seed 0 --no-serve --run-dir "$RUNS/push-round3"
+  record "$RUNS/push-round3/policy.onnx" 0.94 300 93000 "$DATA/policy-round3"
+  record "$RUNS/push-round3/policy.onnx" 0.4 100 94000 "$DATA/policy-round3-low-noise"
+  SETS+=("$DATA/policy-round3" "$DATA/policy-round3-low-noise")
+  fit "${SETS[@]}"
 fi
