@@ -77,6 +77,10 @@ describe('pbridge CLI', () => {
     expect(missing.stderr).toMatch(/error \[FILE_NOT_FOUND\]: MJCF file not found: no\/such\/file.xml/);
     const badFlag = await pbridge('rollout', '--episodes', '0');
     expect(badFlag.stderr).toMatch(/--episodes: must be an integer in \[1, 1000000\], got "0"/);
+    // An empty value is not zero.
+    const blank = await pbridge('rollout', '--episodes=');
+    expect(blank.code).toBe(2);
+    expect(blank.stderr).toMatch(/--episodes: must be an integer in \[1, 1000000\], got ""/);
     // Episode kinds are exclusive: a demos directory holds one kind besides the expert.
     const twoKinds = await pbridge('demos', '--out', '/tmp/pb-never-written', '--random', '--noisy');
     expect(twoKinds.code).toBe(2);

@@ -237,7 +237,7 @@ describe('policy episodes (pbridge demos --policy)', () => {
       /--action-noise: is required: .*no-std.onnx has no usable action_std metadata/,
     );
     const badNoise = pbridge('demos', '--env', 'reach', '--policy', noStd, '--action-noise=-1', '--out', out);
-    expect(badNoise.stderr).toMatch(/--action-noise: must be a standard deviation in \[0, 10\], got "-1"/);
+    expect(badNoise.stderr).toMatch(/--action-noise: must be a number in \[0, 10\], got "-1"/);
     const orphan = pbridge('demos', '--env', 'reach', '--action-noise', '0.3', '--out', out);
     expect(orphan.stderr).toMatch(/--action-noise: only applies to --policy episodes/);
     const evalOrphan = pbridge(

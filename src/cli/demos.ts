@@ -16,7 +16,7 @@ import { openPolicyActor, type OpenedActor } from '../data/policy-actor.ts';
 import { MAX_IMAGE_SIZE, MIN_IMAGE_SIZE } from '../render/renderer.ts';
 import { InvalidArgument } from '../sim/errors.ts';
 import { namesOf } from '../sim/mujoco.ts';
-import { intOption } from './options.ts';
+import { intOption, optionalNumberOption } from './options.ts';
 import { Progress } from './progress.ts';
 
 export const DEMOS_USAGE = `  demos --env NAME|PATH --out DIR [--episodes 50] [--seed 0] [--hold 5] [--cameras front,side,wrist]
@@ -100,7 +100,11 @@ export async function cmdDemos(args: string[]): Promise<void> {
       }
     }
     if (values.policy !== undefined) {
-      opened = await openPolicyActor(values.policy, env, values['action-noise']);
+      opened = await openPolicyActor(
+        values.policy,
+        env,
+        optionalNumberOption('action-noise', values['action-noise'], 0, 10),
+      );
     }
     const actor = opened?.actor;
     const only = values.random ? 'random' : values.noisy ? 'noisy' : actor ? 'policy' : undefined;

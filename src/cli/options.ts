@@ -22,7 +22,8 @@ export function numberOption(
   integer = false,
 ): number {
   if (raw === undefined) return fallback;
-  const v = Number(raw);
+  // Number('') is 0: a flag given an empty value must not pass as zero.
+  const v = raw.trim() === '' ? NaN : Number(raw);
   if (!Number.isFinite(v) || (integer && !Number.isInteger(v)) || v < min || v > max) {
     throw new InvalidArgument(
       `--${name}`,
@@ -30,6 +31,16 @@ export function numberOption(
     );
   }
   return v;
+}
+
+/** An optional number flag within [min, max]: undefined when absent. */
+export function optionalNumberOption(
+  name: string,
+  raw: string | undefined,
+  min: number,
+  max: number,
+): number | undefined {
+  return raw === undefined ? undefined : numberOption(name, raw, 0, min, max);
 }
 
 /**

@@ -8,7 +8,7 @@ import { evaluateRewardModel, type RewardEvalReport } from '../reward/evaluate.t
 import { openProgressModel } from '../reward/open-model.ts';
 import { DEFAULT_SUCCESS_RULE, checkSuccessRule } from '../reward/success.ts';
 import { InvalidArgument } from '../sim/errors.ts';
-import { intOption } from './options.ts';
+import { intOption, optionalNumberOption } from './options.ts';
 import { Progress } from './progress.ts';
 
 export const REWARD_EVAL_USAGE = `  reward-eval --env NAME|PATH --model default|oracle|PATH.onnx|http://... [--episodes 20] [--seed 1000000]
@@ -76,7 +76,11 @@ export async function cmdRewardEval(args: string[]): Promise<void> {
         ? 0
         : intOption('policy-episodes', values['policy-episodes'], episodes, 1, 10_000);
     if (values.policy !== undefined)
-      actor = await openPolicyActor(values.policy, env, values['action-noise']);
+      actor = await openPolicyActor(
+        values.policy,
+        env,
+        optionalNumberOption('action-noise', values['action-noise'], 0, 10),
+      );
     const progress = new Progress(
       2 * episodes + 2 * exploration + policyEpisodes,
       `reward-eval ${env.task.name}`,

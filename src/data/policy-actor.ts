@@ -12,16 +12,15 @@ export interface OpenedActor {
   close(): Promise<void>;
 }
 
-/** `noise` is the --action-noise option as given (undefined: use the file's action_std). */
+/** `noise`: the action noise standard deviation (undefined: the file's action_std). */
 export async function openPolicyActor(
   path: string,
   dims: { obsDim: number; actDim: number },
-  noise: string | undefined,
+  noise: number | undefined,
 ): Promise<OpenedActor> {
   const policy = await loadOnnxPolicy(path, dims);
   try {
-    const std =
-      noise !== undefined ? parseNoise(noise) : fileNoise(path, policy.metadata.action_std, dims.actDim);
+    const std = noise ?? fileNoise(path, policy.metadata.action_std, dims.actDim);
     return {
       actor: {
         std,
@@ -35,14 +34,6 @@ export async function openPolicyActor(
     await policy.close();
     throw err;
   }
-}
-
-function parseNoise(raw: string): number {
-  const v = Number(raw);
-  if (!(raw.trim() !== '' && v >= 0 && v <= 10)) {
-    throw new InvalidArgument('--action-noise', `must be a standard deviation in [0, 10], got "${raw}"`);
-  }
-  return v;
 }
 
 /** The mean over action dimensions of the file's `action_std`. */
