@@ -27,11 +27,11 @@ done
 # Training, then decision calibration of the done head on seeds used for nothing else (from 500,000): one logit
 # bias per task.
 fit() {
-  "$PY" models/train_default.py --data "$@" --out models/default-progress.onnx $TRAIN_ARGS
+  "$PY" models/train_default.py --data "$@" --out models/default-progress.onnx "${TRAIN_ARGS[@]}"
   npx tsx models/calibrate-done.ts models/default-progress.onnx --episodes 25 --out models/default-progress.calibration.json
   "$PY" models/calibrate_done.py models/default-progress.onnx models/default-progress.calibration.json
 }
-TRAIN_ARGS="$*"
+TRAIN_ARGS=("$@")
 fit "$DATA/expert" "$DATA/random" "$DATA/noisy"
 # Rounds 2 and 3 on push, the default task (POLICY_ROUNDS=0 stops after round 1). A learner shaped by the current
 # model finds the states that model scores wrongly; episodes of its policy (and, in round 2, of a half-trained
