@@ -86,4 +86,23 @@ describe('pbridge CLI', () => {
     expect(twoKinds.code).toBe(2);
     expect(twoKinds.stderr).toMatch(/--noisy: cannot be combined with --random/);
   });
+
+  it("--help after any command prints that command's usage and exits 0 instead of refusing the flag", async () => {
+    const unknown = await pbridge('nope');
+    const commands = /valid: (.*)$/m.exec(unknown.stderr)![1]!.split(', ');
+    expect(commands).toContain('train');
+    const helps = await Promise.all(commands.map((c) => pbridge(c, '--help')));
+    helps.forEach((h, i) => {
+      expect(h.code, commands[i]).toBe(0);
+      expect(h.stdout.startsWith(`usage: pbridge ${commands[i]} [options]`), commands[i]).toBe(true);
+      expect(h.stdout, commands[i]).toMatch(new RegExp(`^  ${commands[i]}( |$)`, 'm'));
+    });
+    // train has two forms, simulated and rig; both are shown, and nothing else.
+    const train = helps[commands.indexOf('train')]!.stdout;
+    expect(train).toMatch(/^ {2}train \[--env push\]/m);
+    expect(train).toMatch(/^ {2}train --rig/m);
+    expect(train).not.toMatch(/^ {2}eval /m);
+    expect((await pbridge('rollout', '-h')).stdout).toMatch(/^ {2}rollout \.\.\. --serve/m);
+    expect((await pbridge('help', 'eval')).stdout).toMatch(/^usage: pbridge eval \[options\]\n\n {2}eval /);
+  });
 });

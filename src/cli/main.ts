@@ -166,9 +166,32 @@ async function cmdInspect(args: string[]): Promise<void> {
   );
 }
 
+/** The usage blocks of one command (train has two: simulated and rig), or undefined for an unknown command. */
+export function commandUsage(command: string): string | undefined {
+  const blocks: string[][] = [];
+  for (const line of USAGE.split('\n').slice(3)) {
+    if (/^ {2}[a-z]/.test(line)) blocks.push([line]);
+    else if (line.trim() && blocks.length) blocks.at(-1)!.push(line);
+  }
+  const mine = blocks.filter((b) => b[0]!.trim().split(' ')[0] === command);
+  if (!mine.length) return undefined;
+  return `usage: pbridge ${command} [options]\n\n${mine.map((b) => b.join('\n')).join('\n')}\n`;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   const json = rest.includes('--json');
+  // Checked before a command parses its flags, which would refuse --help as an unknown option.
+  const help = command !== undefined && (rest.includes('--help') || rest.includes('-h'));
+  const usage = help
+    ? commandUsage(command)
+    : command === 'help' && rest[0]
+      ? commandUsage(rest[0])
+      : undefined;
+  if (usage) {
+    process.stdout.write(usage);
+    return 0;
+  }
   try {
     switch (command) {
       case 'envs':
