@@ -42,7 +42,8 @@ def load_task(path):
     with open(os.path.join(path, "episodes.jsonl")) as f:
         for line in f:
             ep = json.loads(line)
-            frames = np.load(os.path.join(path, ep["file"]))  # [T+1, V, H, W, 3] uint8
+            # Memory-mapped: only the frames training keeps are copied into memory, so the data set can outgrow RAM.
+            frames = np.load(os.path.join(path, ep["file"]), mmap_mode="r")  # [T+1, V, H, W, 3] uint8
             episodes.append((ep, frames))
     return meta, episodes
 
@@ -70,7 +71,7 @@ class ProgressNet(nn.Module):
 def to_input(frames_u8):
     """[N, V, H, W, 3] uint8 -> [N, V*3, H, W] float32, normalised as the runtime does."""
     n, v, h, w, _ = frames_u8.shape
-    x = torch.from_numpy(frames_u8).float().div_(255.0)
+    x = torch.from_numpy(np.require(frames_u8, requirements="W")).float().div_(255.0)
     x = x.permute(0, 1, 4, 2, 3).reshape(n, v * 3, h, w)
     return (x - MEAN) / STD
 
