@@ -167,7 +167,7 @@ async function cmdInspect(args: string[]): Promise<void> {
 }
 
 /** The usage blocks of one command (train has two: simulated and rig), or undefined for an unknown command. */
-export function commandUsage(command: string): string | undefined {
+function commandUsage(command: string): string | undefined {
   const blocks: string[][] = [];
   for (const line of USAGE.split('\n').slice(3)) {
     if (/^ {2}[a-z]/.test(line)) blocks.push([line]);
