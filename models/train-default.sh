@@ -47,22 +47,24 @@ learner() { # round seed steps: a push learner shaped by the current model
     --run-dir "$RUNS/push-round$1-seed$2"
 }
 SETS=("$DATA/expert" "$DATA/random" "$DATA/noisy")
+learner_sets() { # round seed noise demo-seed out: 300 episodes of that learner's policy at noise, 100 at 0.4
+  record "$RUNS/push-round$1-seed$2/policy.onnx" "$3" 300 "$4" "$5"
+  record "$RUNS/push-round$1-seed$2/policy.onnx" 0.4 100 $(($4 + 1000)) "$5-low-noise"
+  SETS+=("$5" "$5-low-noise")
+}
 ROUNDS="${POLICY_ROUNDS:-3}"
 if [ "$ROUNDS" -ge 1 ]; then
   rm -rf "$RUNS"
   learner 2 0 150000
   node bin/pbridge.js train --env push --reward oracle --steps 200000 --seed 0 --no-serve --run-dir "$RUNS/push-oracle"
-  record "$RUNS/push-round2-seed0/policy.onnx" 0.9 300 90000 "$DATA/policy-round2"
-  record "$RUNS/push-round2-seed0/policy.onnx" 0.4 100 91000 "$DATA/policy-round2-low-noise"
+  learner_sets 2 0 0.9 90000 "$DATA/policy-round2"
   record "$RUNS/push-oracle/policy.onnx" 0.6 200 92000 "$DATA/policy-oracle"
-  SETS+=("$DATA/policy-round2" "$DATA/policy-round2-low-noise" "$DATA/policy-oracle")
+  SETS+=("$DATA/policy-oracle")
   fit "${SETS[@]}"
 fi
 if [ "$ROUNDS" -ge 2 ]; then
   learner 3 0 150000
-  record "$RUNS/push-round3-seed0/policy.onnx" 0.94 300 93000 "$DATA/policy-round3"
-  record "$RUNS/push-round3-seed0/policy.onnx" 0.4 100 94000 "$DATA/policy-round3-low-noise"
-  SETS+=("$DATA/policy-round3" "$DATA/policy-round3-low-noise")
+  learner_sets 3 0 0.94 93000 "$DATA/policy-round3"
   fit "${SETS[@]}"
 fi
 # Round 4 adds a second learner seed: the round-3 model shaped seed 0 and 2 well and misled seed 1 (mean error
@@ -70,11 +72,7 @@ fi
 if [ "$ROUNDS" -ge 3 ]; then
   learner 4 0 150000
   learner 4 1 200000
-  record "$RUNS/push-round4-seed0/policy.onnx" 0.94 300 95000 "$DATA/policy-round4"
-  record "$RUNS/push-round4-seed0/policy.onnx" 0.4 100 96000 "$DATA/policy-round4-low-noise"
-  record "$RUNS/push-round4-seed1/policy.onnx" 0.94 300 97000 "$DATA/policy-round4-seed1"
-  record "$RUNS/push-round4-seed1/policy.onnx" 0.4 100 98000 "$DATA/policy-round4-seed1-low-noise"
-  SETS+=("$DATA/policy-round4" "$DATA/policy-round4-low-noise")
-  SETS+=("$DATA/policy-round4-seed1" "$DATA/policy-round4-seed1-low-noise")
+  learner_sets 4 0 0.94 95000 "$DATA/policy-round4"
+  learner_sets 4 1 0.94 97000 "$DATA/policy-round4-seed1"
   fit "${SETS[@]}"
 fi
