@@ -135,6 +135,8 @@ async function main(): Promise<void> {
 interface SavedRun extends RunResult {
   /** Settings that differ from the defaults ('' for none), as given on the command line. */
   variant?: string;
+  /** The learner settings the run used, so a row is compared with a sparse run of the same settings only. */
+  ppo: Partial<PpoConfig>;
   budget: number;
   envs: number;
   load: number;
@@ -151,8 +153,23 @@ function saveRun(r: RunResult, budget: number, load: number): void {
   const same = (o: SavedRun): boolean =>
     o.task === r.task && o.reward === r.reward && o.seed === r.seed && (o.variant ?? '') === variant;
   const runs = loadRuns().filter((o) => !same(o));
-  runs.push({ ...r, variant, budget, envs: Number(values.envs), load, date: new Date().toISOString() });
+  runs.push({
+    ...r,
+    variant,
+    ppo: { ...DEFAULT_TRAIN_PPO, ...ppoOverrides },
+    budget,
+    envs: Number(values.envs),
+    load,
+    date: new Date().toISOString(),
+  });
   writeFileSync(SAVED, JSON.stringify(runs, null, 1) + '\n');
+}
+
+/** Whether two runs' learner settings are the same, whatever the order of their keys. */
+function sameSettings(a: Partial<PpoConfig>, b: Partial<PpoConfig>): boolean {
+  const canonical = (o: Partial<PpoConfig>): string =>
+    JSON.stringify(Object.entries(o).sort(([x], [y]) => (x < y ? -1 : 1)));
+  return canonical(a) === canonical(b);
 }
 
 function report(results: SavedRun[], t0: number): string {
@@ -160,7 +177,7 @@ function report(results: SavedRun[], t0: number): string {
     n === null ? `not reached in ${budget}` : String(n);
   const rows = results.map((r) => {
     const sparse = results.find(
-      (s) => s.task === r.task && s.seed === r.seed && s.reward === 'sparse' && !s.variant,
+      (s) => s.task === r.task && s.seed === r.seed && s.reward === 'sparse' && sameSettings(s.ppo, r.ppo),
     );
     const ratio =
       sparse && r.stepsTo90 !== null
@@ -173,7 +190,7 @@ function report(results: SavedRun[], t0: number): string {
   const md = [
     '## Learning',
     '',
-    `Written by \`npm run bench:learn -- --tasks T --rewards R --steps BUDGET --seeds S --envs N\` (bench/learn.ts), one row per run, each run's settings and raw figures kept in bench/results/learn.json (a later run of the same task, reward, seed and settings replaces its row). Settings other than the defaults (\`--ppo key=value,...\`, \`--shaping-scale\`, \`--query-stride\`) are named in brackets after the reward. Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores; the 1-minute load at each run's start is in the table. PPO defaults of \`pbridge train\` (128 steps per env per update, 8 minibatches, 10 epochs), stopping early once 90% success held for 5 updates. "vs sparse" is sparse's steps to 90% over this run's (target for shaped progress: >= 3x). Last section update took ${((performance.now() - t0) / 60000).toFixed(0)} min.`,
+    `Written by \`npm run bench:learn -- --tasks T --rewards R --steps BUDGET --seeds S --envs N\` (bench/learn.ts), one row per run, each run's settings and raw figures kept in bench/results/learn.json (a later run of the same task, reward, seed and settings replaces its row). Settings other than the defaults (\`--ppo key=value,...\`, \`--shaping-scale\`, \`--query-stride\`) are named in brackets after the reward. Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores; the 1-minute load at each run's start is in the table. PPO defaults of \`pbridge train\` (${DEFAULT_TRAIN_PPO.numSteps} steps per env per update, ${DEFAULT_TRAIN_PPO.numMinibatches} minibatches, ${DEFAULT_TRAIN_PPO.updateEpochs} epochs), stopping early once 90% success held for 5 updates. "vs sparse" is sparse's steps to 90% over this run's, for a sparse run of the same seed and learner settings (target for shaped progress: >= 3x). Last section update took ${((performance.now() - t0) / 60000).toFixed(0)} min.`,
     '',
     '| task | reward | seed | envs | env steps to 90% | vs sparse | best success | final success | steps run | wall s | steps/s | update share | load |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
