@@ -49,9 +49,7 @@ export interface TrainConfig {
 
 export const DEFAULT_TRAIN_PPO: Partial<PpoConfig> = {
   numSteps: 128,
-  // Minibatches of 64 transitions, CleanRL's size. Push with 8 of 256 reached 25-50% success in 200k steps
-  // over seeds 0-2, with 32 of 64 53-56%, at the same steps/s (BENCHMARKS.md, learning section).
-  numMinibatches: 32,
+  numMinibatches: 8,
   updateEpochs: 10,
   learningRate: 3e-4,
   gamma: 0.99,
