@@ -1,8 +1,9 @@
 /**
  * `npm run bench:learn [-- --tasks reach,push --rewards default,oracle,sparse,dense,naive,progress --steps N --seeds 0]`:
  * trains PPO with each reward on each task and reports env steps to 90% success (over the last 100 episodes),
- * final success, wall time and the share of wall time in learner updates. The baseline of the ratio is the
- * sparse-reward run of the same task and seed in the same invocation. Writes bench/results/learn.md.
+ * final success, wall time and the share of wall time in learner updates. The baseline of the ratio is the saved
+ * sparse-reward run of the same task, seed and learner settings. Writes bench/results/learn.md; `--report-only`
+ * rewrites it from the saved runs without training.
  */
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +28,7 @@ const { values } = parseArgs({
     'shaping-scale': { type: 'string', default: '1' },
     'query-stride': { type: 'string', default: '1' },
     label: { type: 'string', default: '' },
+    'report-only': { type: 'boolean', default: false },
   },
 });
 const ppoOverrides = parsePpoOverrides(values.ppo) as Partial<PpoConfig>;
@@ -113,6 +115,10 @@ async function main(): Promise<void> {
   const load = loadavg()[0]!;
   const steps = Number(values.steps);
   const results: RunResult[] = [];
+  if (values['report-only']) {
+    log(`wrote ${writeSection(REPO, 'learn.md', report(loadRuns(), t0))}`);
+    return;
+  }
   for (const task of values.tasks.split(',')) {
     for (const seed of values.seeds.split(',').map(Number)) {
       for (const reward of values.rewards.split(',')) {
