@@ -1,6 +1,6 @@
 /**
  * `npx tsx bench/learner-update.ts [--runs 15] [--warmup 3] [--baseline path/to/ppo.ts]`: times
- * `PpoLearner.update` with the trainer's default PPO config (16 envs x 128 steps, 32 minibatches, 10 epochs,
+ * `PpoLearner.update` with the trainer's default PPO config (16 envs x 128 steps, 8 minibatches, 10 epochs,
  * 64-64 MLPs) on rollouts of seeded random data, obsDim 39 and actDim 4 as the push task. Prints the median and
  * spread of the update's wall time, the load average, and a checksum of the parameters.
  *
