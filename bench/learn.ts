@@ -116,7 +116,7 @@ async function main(): Promise<void> {
   const steps = Number(values.steps);
   const results: RunResult[] = [];
   if (values['report-only']) {
-    log(`wrote ${writeSection(REPO, 'learn.md', report(loadRuns(), t0))}`);
+    log(`wrote ${writeSection(REPO, 'learn.md', report(loadRuns(), null))}`);
     return;
   }
   for (const task of values.tasks.split(',')) {
@@ -178,7 +178,8 @@ function sameSettings(a: Partial<PpoConfig>, b: Partial<PpoConfig>): boolean {
   return canonical(a) === canonical(b);
 }
 
-function report(results: SavedRun[], t0: number): string {
+/** `t0`: when this invocation started training, or null when it only rewrites the section. */
+function report(results: SavedRun[], t0: number | null): string {
   const fmt = (n: number | null, budget: number): string =>
     n === null ? `not reached in ${budget}` : String(n);
   const rows = results.map((r) => {
@@ -196,7 +197,7 @@ function report(results: SavedRun[], t0: number): string {
   const md = [
     '## Learning',
     '',
-    `Written by \`npm run bench:learn -- --tasks T --rewards R --steps BUDGET --seeds S --envs N\` (bench/learn.ts), one row per run, each run's settings and raw figures kept in bench/results/learn.json (a later run of the same task, reward, seed and settings replaces its row). Settings other than the defaults (\`--ppo key=value,...\`, \`--shaping-scale\`, \`--query-stride\`) are named in brackets after the reward. Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores; the 1-minute load at each run's start is in the table. PPO defaults of \`pbridge train\` (${DEFAULT_TRAIN_PPO.numSteps} steps per env per update, ${DEFAULT_TRAIN_PPO.numMinibatches} minibatches, ${DEFAULT_TRAIN_PPO.updateEpochs} epochs), stopping early once 90% success held for 5 updates. "vs sparse" is sparse's steps to 90% over this run's, for a sparse run of the same seed and learner settings (target for shaped progress: >= 3x). Last section update took ${((performance.now() - t0) / 60000).toFixed(0)} min.`,
+    `Written by \`npm run bench:learn -- --tasks T --rewards R --steps BUDGET --seeds S --envs N\` (bench/learn.ts), one row per run, each run's settings and raw figures kept in bench/results/learn.json (a later run of the same task, reward, seed and settings replaces its row). Settings other than the defaults (\`--ppo key=value,...\`, \`--shaping-scale\`, \`--query-stride\`) are named in brackets after the reward. Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores; the 1-minute load at each run's start is in the table. PPO defaults of \`pbridge train\` (${DEFAULT_TRAIN_PPO.numSteps} steps per env per update, ${DEFAULT_TRAIN_PPO.numMinibatches} minibatches, ${DEFAULT_TRAIN_PPO.updateEpochs} epochs), stopping early once 90% success held for 5 updates. "vs sparse" is sparse's steps to 90% over this run's, for a sparse run of the same seed and learner settings (target for shaped progress: >= 3x).${t0 === null ? '' : ` Last section update took ${((performance.now() - t0) / 60000).toFixed(0)} min.`}`,
     '',
     '| task | reward | seed | envs | env steps to 90% | vs sparse | best success | final success | steps run | wall s | steps/s | update share | load |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
