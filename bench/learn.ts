@@ -7,7 +7,7 @@
  */
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { isDeepStrictEqual, parseArgs } from 'node:util';
 import { DEFAULT_TRAIN_PPO, defaultTrainConfig, train, type UpdateMetrics } from '../src/train/trainer.ts';
 import { checkPpoConfig, type PpoConfig } from '../src/learn/ppo.ts';
 import { intOption, numberOption, parsePpoOverrides } from '../src/cli/options.ts';
@@ -111,20 +111,18 @@ async function run(task: string, reward: string, seed: number, steps: number): P
 }
 
 async function main(): Promise<void> {
-  const t0 = performance.now();
-  const load = loadavg()[0]!;
-  const steps = Number(values.steps);
-  const results: RunResult[] = [];
   if (values['report-only']) {
     log(`wrote ${writeSection(REPO, 'learn.md', report(loadRuns(), null))}`);
     return;
   }
+  const t0 = performance.now();
+  const load = loadavg()[0]!;
+  const steps = Number(values.steps);
   for (const task of values.tasks.split(',')) {
     for (const seed of values.seeds.split(',').map(Number)) {
       for (const reward of values.rewards.split(',')) {
         log(`== ${task} ${reward} seed ${seed}`);
         const r = await run(task, reward, seed, steps);
-        results.push(r);
         saveRun(r, steps, load);
         // Written after every run, so a long invocation that is stopped still leaves what it measured.
         log(`wrote ${writeSection(REPO, 'learn.md', report(loadRuns(), t0))}`);
@@ -171,20 +169,14 @@ function saveRun(r: RunResult, budget: number, load: number): void {
   writeFileSync(SAVED, JSON.stringify(runs, null, 1) + '\n');
 }
 
-/** Whether two runs' learner settings are the same, whatever the order of their keys. */
-function sameSettings(a: Partial<PpoConfig>, b: Partial<PpoConfig>): boolean {
-  const canonical = (o: Partial<PpoConfig>): string =>
-    JSON.stringify(Object.entries(o).sort(([x], [y]) => (x < y ? -1 : 1)));
-  return canonical(a) === canonical(b);
-}
-
 /** `t0`: when this invocation started training, or null when it only rewrites the section. */
 function report(results: SavedRun[], t0: number | null): string {
   const fmt = (n: number | null, budget: number): string =>
     n === null ? `not reached in ${budget}` : String(n);
   const rows = results.map((r) => {
     const sparse = results.find(
-      (s) => s.task === r.task && s.seed === r.seed && s.reward === 'sparse' && sameSettings(s.ppo, r.ppo),
+      (s) =>
+        s.task === r.task && s.seed === r.seed && s.reward === 'sparse' && isDeepStrictEqual(s.ppo, r.ppo),
     );
     const ratio =
       sparse && r.stepsTo90 !== null
