@@ -160,8 +160,11 @@ describe('bridge streaming', () => {
       let fastFrames = 0;
       const stream = s.hub.envs.get(0)!;
       const version0 = stream.version;
+      // Run until enough frames were produced to overflow the kernel's socket buffers (~70 frames here), however
+      // slowly a loaded machine runs the producer; time is only a cap.
+      const target = 250;
       const t0 = performance.now();
-      while (performance.now() - t0 < 2500) {
+      while (stream.version - version0 < target && performance.now() - t0 < 20_000) {
         await fast.next('frame', 2000);
         fastFrames++;
         const slowStats = s.connections().find((c) => c.session === slow.welcome!.session)!;
@@ -172,12 +175,15 @@ describe('bridge streaming', () => {
       // What the server holds for the slow peer stays under the high-water mark plus one tick's messages; a
       // queue per viewer would hold ~14 MB by now (100 frames/s of 56 kB; measured 11.7 MB with the bound off).
       // Process memory is not asserted: the clients share this process and GC timing swings it by +-7 MB.
+      expect(produced).toBeGreaterThanOrEqual(target);
       expect(maxBuffered).toBeLessThanOrEqual(highWater + 2 * frameBytes);
-      expect(slowStats.framesDropped).toBeGreaterThan(50);
+      // Every produced frame is either sent or dropped; what was sent fits the socket buffers (measured 71 frames,
+      // ~4 MB), so most of the 250 were dropped rather than queued.
+      expect(slowStats.framesSent + slowStats.framesDropped).toBeGreaterThanOrEqual(produced - 2);
+      expect(slowStats.framesDropped).toBeGreaterThan(produced / 2);
       // The fast viewer gets (nearly) every frame the server produced while the slow one was stuck. Compared with
       // what was produced rather than with 100 Hz, so a loaded CI machine slowing the whole process does not count.
       expect(fastFrames).toBeGreaterThanOrEqual(0.9 * produced - 2);
-      expect(produced).toBeGreaterThan(0.3 * rateHz * 2.5);
     } finally {
       clearInterval(producer);
     }
