@@ -68,6 +68,27 @@ class ProgressNet(nn.Module):
         return torch.sigmoid(out[:, 0:1]), torch.sigmoid(out[:, 1:2])
 
 
+def load_onnx_weights(net, path, tasks):
+    """Copies the initializers of an exported ProgressNet back into `net`; the calibrated done bias that
+    calibrate_done.py adds is not part of the net and is calibrated again after training."""
+    import onnx
+    from onnx import numpy_helper
+    model = onnx.load(path)
+    meta = {p.key: p.value for p in model.metadata_props}
+    trained_on = meta.get("trained_on", "").split(",")
+    if trained_on != list(tasks):
+        raise SystemExit(f"--init {path}: trained on tasks {trained_on}, this data set has {list(tasks)}")
+    weights = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    state = net.state_dict()
+    for name, value in state.items():
+        if name not in weights:
+            raise SystemExit(f"--init {path}: no initializer {name} (not a model written by this script?)")
+        if tuple(weights[name].shape) != tuple(value.shape):
+            raise SystemExit(f"--init {path}: {name} has shape {list(weights[name].shape)}, expected {list(value.shape)}")
+        state[name] = torch.from_numpy(weights[name].copy())
+    net.load_state_dict(state)
+
+
 def to_input(frames_u8):
     """[N, V, H, W, 3] uint8 -> [N, V*3, H, W] float32, normalised as the runtime does."""
     n, v, h, w, _ = frames_u8.shape
@@ -103,6 +124,9 @@ def main():
                     help="weight of the loss on progress differences between nearby frames of one episode")
     ap.add_argument("--max-pair-offset", type=int, default=4,
                     help="partners are 1..N kept frames after (or before) their anchor")
+    ap.add_argument("--init", metavar="MODEL.onnx",
+                    help="start from the weights of a model this script wrote (a DAgger round that adds data then "
+                         "needs a few epochs at a lower --lr instead of a full training); its tasks must match")
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
@@ -155,6 +179,8 @@ def main():
         return np.where(xe[fwd] == xe[anchors], fwd, np.where(xe[bwd] == xe[anchors], bwd, anchors))
     print(f"tasks {tasks}; train {len(xf)} frames from {len(train)} episodes; val {len(val)} episodes", flush=True)
     net = ProgressNet(len(cameras), len(tasks))
+    if args.init:
+        load_onnx_weights(net, args.init, tasks)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     if args.batch % 2:
         raise SystemExit("--batch must be even: half anchors, half partners")
