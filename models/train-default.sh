@@ -43,14 +43,15 @@ record() { # policy noise episodes seed out; noise "-" keeps the policy file's o
     --cameras front,side,wrist --size 64 --out "$5/push"
 }
 RUNS="$DATA/runs"
-learner() { # round seed steps: a push learner shaped by the current model
+learner() { # round seed steps [train flags...]: a push learner shaped by the current model
   node bin/pbridge.js train --env push --reward default --steps "$3" --seed "$2" --no-serve \
-    --run-dir "$RUNS/push-round$1-seed$2"
+    --run-dir "$RUNS/push-round$1-seed$2" "${@:4}"
 }
 SETS=("$DATA/expert" "$DATA/random" "$DATA/noisy")
-learner_sets() { # round seed noise demo-seed out: 300 episodes of that learner's policy at noise, 100 at 0.4
+learner_sets() { # round seed noise demo-seed out [low-noise 0.4] [low-seed demo-seed+1000]: 300 episodes of
+  # that learner's policy at noise, 100 at low-noise
   record "$RUNS/push-round$1-seed$2/policy.onnx" "$3" 300 "$4" "$5"
-  record "$RUNS/push-round$1-seed$2/policy.onnx" 0.4 100 $(($4 + 1000)) "$5-low-noise"
+  record "$RUNS/push-round$1-seed$2/policy.onnx" "${6:-0.4}" 100 "${7:-$(($4 + 1000))}" "$5-low-noise"
   SETS+=("$5" "$5-low-noise")
 }
 ROUNDS="${POLICY_ROUNDS:-4}"
@@ -82,10 +83,7 @@ fi
 # costs the last centimetres. Its episodes (300 at the policy's own spread, 100 at 0.2) are added and training
 # continues from the round-4 weights for 2 epochs at a lower rate (16 minutes instead of an hour from scratch).
 if [ "$ROUNDS" -ge 4 ]; then
-  node bin/pbridge.js train --env push --reward default --ppo numMinibatches=32 --steps 500000 --seed 0 \
-    --no-serve --run-dir "$RUNS/push-round5-seed0"
-  record "$RUNS/push-round5-seed0/policy.onnx" - 300 99000 "$DATA/policy-round5"
-  record "$RUNS/push-round5-seed0/policy.onnx" 0.2 100 99500 "$DATA/policy-round5-low-noise"
-  SETS+=("$DATA/policy-round5" "$DATA/policy-round5-low-noise")
+  learner 5 0 500000 --ppo numMinibatches=32
+  learner_sets 5 0 - 99000 "$DATA/policy-round5" 0.2 99500
   fit "${SETS[@]}" --init models/default-progress.onnx --epochs 2 --lr 3e-4
 fi
