@@ -6,7 +6,16 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Sections in reading order; any other file in bench/results follows them alphabetically. */
-const ORDER = ['sim.md', 'reward.md', 'learn.md', 'pendulum.md', 'bridge.md', 'rig.md', 'remote-learner.md'];
+const ORDER = [
+  'sim.md',
+  'reward.md',
+  'progress-model-gpu.md',
+  'learn.md',
+  'pendulum.md',
+  'bridge.md',
+  'rig.md',
+  'remote-learner.md',
+];
 
 export function composeBenchmarks(repoRoot: string): string {
   const dir = join(repoRoot, 'bench', 'results');

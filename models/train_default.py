@@ -12,7 +12,7 @@ reward even when its absolute error is small.
 The runtime (src/reward/onnx.ts) reads everything it needs to feed the model from the ONNX metadata written at
 the end of this script, so this file and the TypeScript side share no constants but the metadata format.
 
-Usage (Debian's python3-torch, python3-numpy and python3-onnx; CPU is enough):
+Usage (Debian's python3-torch, python3-numpy and python3-onnx; CPU is enough, `--device cuda` uses a GPU):
   npm run train:reward-model        # regenerates demos, then runs this script
   /usr/bin/python3 models/train_default.py --data DEMOS [MORE_DEMOS ...] --out models/default-progress.onnx
 """
@@ -89,10 +89,11 @@ def load_onnx_weights(net, path, tasks):
     net.load_state_dict(state)
 
 
-def to_input(frames_u8):
+def to_input(frames_u8, device="cpu"):
     """[N, V, H, W, 3] uint8 -> [N, V*3, H, W] float32, normalised as the runtime does."""
     n, v, h, w, _ = frames_u8.shape
-    x = torch.from_numpy(np.require(frames_u8, requirements="W")).float().div_(255.0)
+    # Bytes cross to the device, not floats: a quarter of the copy.
+    x = torch.from_numpy(np.require(frames_u8, requirements="W")).to(device).float().div_(255.0)
     x = x.permute(0, 1, 4, 2, 3).reshape(n, v * 3, h, w)
     return (x - MEAN) / STD
 
@@ -127,7 +128,15 @@ def main():
     ap.add_argument("--init", metavar="MODEL.onnx",
                     help="start from the weights of a model this script wrote (a DAgger round that adds data then "
                          "needs a few epochs at a lower --lr instead of a full training); its tasks must match")
+    ap.add_argument("--device", default="cpu",
+                    help="torch device to train on (cpu, cuda, cuda:1); random draws stay on the CPU, so one seed "
+                         "draws the same batches and augmentations on every device")
     args = ap.parse_args()
+    try:
+        device = torch.device(args.device)
+        torch.empty(1, device=device)
+    except (RuntimeError, AssertionError) as e:
+        raise SystemExit(f"--device {args.device}: not usable here ({str(e).splitlines()[0]})")
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -181,12 +190,13 @@ def main():
     net = ProgressNet(len(cameras), len(tasks))
     if args.init:
         load_onnx_weights(net, args.init, tasks)
+    net.to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     if args.batch % 2:
         raise SystemExit("--batch must be even: half anchors, half partners")
     steps = args.epochs * (len(xf) // args.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps)
-    eye = torch.eye(len(tasks))
+    eye = torch.eye(len(tasks), device=device)
     # Success frames are rare (one per successful episode): weight them up so `done` is not always 0.
     pos_weight = float((1 - yd).sum() / max(1.0, yd.sum()))
     t0 = time.time()
@@ -198,17 +208,17 @@ def main():
         for b in range(len(xf) // args.batch):
             anchors = perm[b * half:(b + 1) * half]
             idx = np.concatenate([anchors, partners(anchors)])
-            x = to_input(xf[idx])
+            x = to_input(xf[idx], device)
             # Small shifts make the model rely on what is in the picture, not on exact pixel positions.
             dx, dy = np.random.randint(-2, 3, size=2)
             x = torch.roll(x, shifts=(int(dy), int(dx)), dims=(2, 3))
             # One brightness change per pair: a change between anchor and partner would be a difference to learn.
             gain = (1 + 0.1 * (torch.rand(half, 1, 1, 1) - 0.5)).repeat(2, 1, 1, 1)
             bias = (0.1 * (torch.rand(half, 1, 1, 1) - 0.5)).repeat(2, 1, 1, 1)
-            x = x * gain + bias
-            p, d = net(x, eye[xt[idx]])
-            tp = torch.from_numpy(yp[idx]).unsqueeze(1)
-            td = torch.from_numpy(yd[idx]).unsqueeze(1)
+            x = x * gain.to(device) + bias.to(device)
+            p, d = net(x, eye[torch.from_numpy(xt[idx]).to(device)])
+            tp = torch.from_numpy(yp[idx]).unsqueeze(1).to(device)
+            td = torch.from_numpy(yd[idx]).unsqueeze(1).to(device)
             w = 1 + (pos_weight - 1) * td
             pair = F.mse_loss(p[:half] - p[half:], tp[:half] - tp[half:])
             loss = (F.mse_loss(p, tp) * 10 + args.pair_weight * pair
@@ -230,8 +240,8 @@ def main():
             for t_i, ep, frames in val:
                 if t_i != ti:
                     continue
-                p, d = net(to_input(frames), eye[np.full(len(frames), ti)])
-                p = p.squeeze(1).numpy()
+                p, d = net(to_input(frames, device), eye[np.full(len(frames), ti)])
+                p = p.squeeze(1).cpu().numpy()
                 if ep["policy"] == "expert" and ep["success"]:
                     vocs.append(spearman(p, np.arange(len(p))))
                 if ep["policy"] in explore:
@@ -253,6 +263,7 @@ def main():
             print(f"val {name}: VOC {np.mean(vocs) if vocs else float('nan'):.3f} over {len(vocs)} demos, "
                   f"final-frame success accuracy {correct}/{n}{figures}", flush=True)
 
+    net.to("cpu")
     images = torch.zeros(1, 3 * len(cameras), size, size)
     task = torch.zeros(1, len(tasks))
     tmp = args.out + ".tmp"
@@ -273,6 +284,10 @@ def main():
         entry = model.metadata_props.add()
         entry.key, entry.value = k, v
     onnx.save(model, tmp)
+    # Newer torch exporters write the weights to a side file; onnx.load read them in and onnx.save wrote them
+    # inline, so the side file is stale.
+    if os.path.exists(tmp + ".data"):
+        os.remove(tmp + ".data")
     os.replace(tmp, args.out)
     print(f"wrote {args.out} ({os.path.getsize(args.out) / 1e6:.1f} MB)", flush=True)
 
