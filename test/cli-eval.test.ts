@@ -3,7 +3,10 @@
  * the real MuJoCo env. Proves: a policy exported from a fresh learner for `reach` evaluates with a JSON summary
  * whose totals agree with its per-episode rows, deterministically for a seed; the inverted pendulum evaluates
  * through the same command; a policy whose obs_dim or act_dim does not fit the env exits 2 with
- * ONNX_SIGNATURE_MISMATCH naming the dimension and both sizes; a missing --policy is INVALID_ARGUMENT.
+ * ONNX_SIGNATURE_MISMATCH naming the dimension and both sizes; a missing --policy is INVALID_ARGUMENT. With
+ * --sample the actions are the mean plus Gaussian noise of the file's action_std: measured on a recording env, the
+ * noise has that spread per dimension, zero mean and no correlation between dimensions, replays per episode from its
+ * seed, and --action-noise 0 is the mean action exactly.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,7 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { evaluatePolicy, type EvalEnv } from '../src/cli/eval.ts';
 import { makeEnv } from '../src/env/make.ts';
+import { exportPolicyOnnx, loadOnnxPolicy } from '../src/onnx/index.ts';
 import { exportLearnerPolicy } from '../src/learn/export.ts';
 import { PpoLearner } from '../src/learn/ppo.ts';
 
@@ -137,5 +142,110 @@ describe('pbridge eval', () => {
     const missing = await pbridge('eval', '--env', 'reach', '--json');
     expect(missing.code).toBe(2);
     expect(JSON.parse(missing.stdout).error.code).toBe('INVALID_ARGUMENT');
+  });
+});
+
+describe('pbridge eval --sample', () => {
+  const STD = [0.1, 0.5, 1, 2];
+  const OBS = 3;
+  const LENGTH = 500;
+
+  /** Ends every episode after LENGTH steps and keeps every action it was given. */
+  function recordingEnv(): EvalEnv & { actions: number[][] } {
+    let step = 0;
+    const actions: number[][] = [];
+    return {
+      name: 'recording',
+      obsDim: OBS,
+      actDim: STD.length,
+      actions,
+      reset(_seed, obs) {
+        step = 0;
+        obs.fill(0.5);
+      },
+      step(action) {
+        actions.push([...action]);
+        step++;
+        return { reward: 0, terminated: false, truncated: step === LENGTH, success: false };
+      },
+      get episodeStep() {
+        return step;
+      },
+      close() {},
+    };
+  }
+
+  /** A policy whose mean action is the constant `mean` and whose file carries STD as its action_std. */
+  async function constantPolicy(name: string, mean: number[]): Promise<string> {
+    const path = join(dir, name);
+    await exportPolicyOnnx(
+      {
+        obsDim: OBS,
+        actDim: STD.length,
+        layers: [{ W: new Float32Array(OBS * STD.length), b: Float32Array.from(mean), activation: 'none' }],
+        obsMean: new Float32Array(OBS),
+        obsStd: new Float32Array(OBS).fill(1),
+        obsClip: 5,
+        metadata: { action_std: JSON.stringify(STD) },
+      },
+      path,
+    );
+    return path;
+  }
+
+  it('adds noise of the given spread per dimension, with zero mean and no cross-correlation', async () => {
+    const mean = [0.3, -0.2, 0, 0.7];
+    const policy = await loadOnnxPolicy(await constantPolicy('constant.onnx', mean));
+    try {
+      const env = recordingEnv();
+      const s = await evaluatePolicy(policy, env, 8, 11, undefined, STD);
+      expect(s.action_std).toEqual(STD);
+      const n = env.actions.length;
+      expect(n).toBe(8 * LENGTH);
+      const noise = env.actions.map((a) => a.map((v, k) => v - mean[k]!));
+      for (let k = 0; k < STD.length; k++) {
+        const m = noise.reduce((acc, e) => acc + e[k]!, 0) / n;
+        const sd = Math.sqrt(noise.reduce((acc, e) => acc + (e[k]! - m) ** 2, 0) / n);
+        // 4000 draws: the sample mean is within 4 standard errors of 0, the sample std within 5% of the target.
+        expect(Math.abs(m)).toBeLessThan((4 * STD[k]!) / Math.sqrt(n));
+        expect(sd / STD[k]!).toBeGreaterThan(0.95);
+        expect(sd / STD[k]!).toBeLessThan(1.05);
+      }
+      const corr = (i: number, j: number): number =>
+        noise.reduce((acc, e) => acc + e[i]! * e[j]!, 0) / n / (STD[i]! * STD[j]!);
+      for (let i = 0; i < STD.length; i++)
+        for (let j = i + 1; j < STD.length; j++) {
+          expect(Math.abs(corr(i, j))).toBeLessThan(0.07);
+        }
+
+      // Episode 3 of that run (seed 14) replays alone; without noise every action is the mean.
+      const alone = recordingEnv();
+      await evaluatePolicy(policy, alone, 1, 14, undefined, STD);
+      expect(alone.actions).toEqual(env.actions.slice(3 * LENGTH, 4 * LENGTH));
+      const plain = recordingEnv();
+      const p = await evaluatePolicy(policy, plain, 1, 14);
+      expect(p.action_std).toBeNull();
+      for (const a of plain.actions) a.forEach((v, k) => expect(v).toBeCloseTo(mean[k]!, 6));
+    } finally {
+      await policy.close();
+    }
+  });
+
+  it('reads action_std from the file; --action-noise 0 is the mean action; both at once is refused', async () => {
+    const path = join(dir, 'reach-std.onnx');
+    await exportFresh(path, reachObs, reachAct, { env: 'reach' });
+    const base = ['eval', '--policy', path, '--env', 'reach', '--episodes', '2', '--json'];
+    const sampled = JSON.parse((await pbridge(...base, '--sample')).stdout);
+    const fileStd = JSON.parse(sampled.policy_metadata.action_std) as number[];
+    expect(sampled.action_std).toEqual(fileStd);
+    const mean = JSON.parse((await pbridge(...base)).stdout);
+    const zero = JSON.parse((await pbridge(...base, '--action-noise', '0')).stdout);
+    expect(mean.action_std).toBeNull();
+    expect(zero.action_std).toEqual(new Array(reachAct).fill(0));
+    expect(zero.per_episode).toEqual(mean.per_episode);
+
+    const both = await pbridge(...base, '--sample', '--action-noise', '0.3');
+    expect(both.code).toBe(2);
+    expect(JSON.parse(both.stdout).error.message).toContain('--action-noise');
   });
 });

@@ -1,22 +1,29 @@
 /**
  * `pbridge eval`: runs an ONNX policy (ours or any file with the documented signature, docs/onnx-policy.md) in an
- * env with the mean action and reports success rate, returns, episode lengths and steps per second. The policy runs
- * in onnxruntime-node on the CPU, one observation at a time, as it would on a rig.
+ * env and reports success rate, returns, episode lengths and steps per second. The policy runs in onnxruntime-node
+ * on the CPU, one observation at a time, as it would on a rig. By default it acts with the mean action; `--sample`
+ * draws actions from the policy's Gaussian as training did, because the success rate training reports is that of
+ * the sampled policy, and a policy that still has a wide spread can do better or worse at its mean.
  */
 import { parseArgs } from 'node:util';
 import { ACTION_MODES, type ActionMode } from '../../robots/arm7/controller.ts';
 import { InvertedPendulumEnv } from '../../envs/inverted-pendulum/env.ts';
 import { makeEnv } from '../env/make.ts';
 import { DEFAULT_TASK, resolveTask } from '../env/registry.ts';
+import { Rng } from '../env/rng.ts';
+import { fileActionStd } from '../data/policy-actor.ts';
 import { loadOnnxPolicy, POLICY_INPUT, POLICY_OUTPUT, type OnnxPolicy } from '../onnx/index.ts';
 import { InvalidArgument, OnnxSignatureMismatch } from '../sim/errors.ts';
-import { intOption } from './options.ts';
+import { intOption, optionalNumberOption } from './options.ts';
 import { Progress } from './progress.ts';
 
 export const EVAL_USAGE = `  eval --policy PATH.onnx --env NAME|PATH [--episodes 50] [--seed 0]
-          [--action-mode ee_delta|joint_delta] [--json]
-                                                  run an ONNX policy (mean action, CPU): success rate, return,
-                                                  length, steps/s; --env inverted-pendulum for the benchmark task
+          [--action-mode ee_delta|joint_delta] [--sample | --action-noise STD] [--json]
+                                                  run an ONNX policy (CPU): success rate, return, length,
+                                                  steps/s; --env inverted-pendulum for the benchmark task.
+                                                  Mean action, or with --sample the mean plus Gaussian noise of
+                                                  the file's action_std per dimension (the policy training ran
+                                                  and reported), or of STD in every dimension
 `;
 
 /** The standard-benchmark env that is not a manipulation task; evaluated through the same loop. */
@@ -55,6 +62,8 @@ export interface EvalSummary {
   steps_per_s: number;
   /** Mean onnxruntime time per action, milliseconds. */
   policy_ms_per_step: number;
+  /** Standard deviation per action dimension of the noise added to the mean action; null: the mean action. */
+  action_std: number[] | null;
   /** The policy file's metadata_props (obs_dim, act_dim, env, seed, ... when the exporter wrote them). */
   policy_metadata: Record<string, string>;
   /** Episode e starts from seed + e. */
@@ -126,16 +135,28 @@ export function checkPolicyFitsEnv(policy: OnnxPolicy, env: EvalEnv): void {
   }
 }
 
-/** Runs `episodes` episodes with the policy's mean action; episode e uses seed + e. */
+/**
+ * Runs `episodes` episodes; episode e uses seed + e. With `actionStd` every action is the mean plus Gaussian noise
+ * of that deviation per dimension (the env clips to its bounds, as in training), drawn from a stream of its own per
+ * episode so one episode replays alone with its seed.
+ */
 export async function evaluatePolicy(
   policy: OnnxPolicy,
   env: EvalEnv,
   episodes: number,
   seed: number,
   onEpisode?: (done: number, summary: EvalSummary) => void,
+  actionStd?: readonly number[],
 ): Promise<EvalSummary> {
   checkPolicyFitsEnv(policy, env);
+  if (actionStd && actionStd.length !== env.actDim) {
+    throw new InvalidArgument(
+      'action_std',
+      `has ${actionStd.length} values; ${env.name} takes ${env.actDim} actions`,
+    );
+  }
   const obs = new Float32Array(env.obsDim);
+  const action = new Float32Array(env.actDim);
   const summary: EvalSummary = {
     env: env.name,
     policy: policy.path,
@@ -148,6 +169,7 @@ export async function evaluatePolicy(
     env_steps: 0,
     steps_per_s: 0,
     policy_ms_per_step: 0,
+    action_std: actionStd ? [...actionStd] : null,
     policy_metadata: policy.metadata,
     per_episode: [],
   };
@@ -155,12 +177,16 @@ export async function evaluatePolicy(
   const t0 = performance.now();
   for (let e = 0; e < episodes; e++) {
     env.reset(seed + e, obs);
+    // A stream apart from the env's own (seeded with seed + e too), so the noise does not echo the reset draws.
+    const noise = actionStd ? new Rng((seed + e) ^ 0x6e6f6973) : undefined;
     let ret = 0;
     let success = false;
     for (;;) {
       const tic = performance.now();
-      const action = await policy.run(obs, 1);
+      action.set(await policy.run(obs, 1));
       policyMs += performance.now() - tic;
+      if (noise && actionStd)
+        for (let k = 0; k < action.length; k++) action[k] = action[k]! + actionStd[k]! * noise.normal();
       const r = env.step(action, obs);
       summary.env_steps++;
       ret += r.reward;
@@ -192,6 +218,8 @@ export async function cmdEval(args: string[]): Promise<void> {
       seed: { type: 'string' },
       'action-mode': { type: 'string', default: 'ee_delta' },
       json: { type: 'boolean', default: false },
+      sample: { type: 'boolean', default: false },
+      'action-noise': { type: 'string' },
     },
   });
   if (!values.policy) throw new InvalidArgument('--policy', 'eval needs the path of an ONNX policy');
@@ -201,16 +229,31 @@ export async function cmdEval(args: string[]): Promise<void> {
   }
   const episodes = intOption('episodes', values.episodes, 50, 1, 1_000_000);
   const seed = intOption('seed', values.seed, 0, 0, 2 ** 32 - 1 - episodes);
+  if (values.sample && values['action-noise'] !== undefined) {
+    throw new InvalidArgument('--action-noise', 'sets the noise itself; give it or --sample, not both');
+  }
+  const noise = optionalNumberOption('action-noise', values['action-noise'], 0, 10);
   const policy = await loadOnnxPolicy(values.policy);
   let env: EvalEnv | undefined;
   try {
+    const actionStd = values.sample
+      ? fileActionStd(values.policy, policy.metadata.action_std, policy.actDim)
+      : noise !== undefined
+        ? new Array<number>(policy.actDim).fill(noise)
+        : undefined;
     env = await openEvalEnv(values.env!, mode);
     const progress = new Progress(episodes, `eval ${env.name}`, !values.json);
-    const summary = await evaluatePolicy(policy, env, episodes, seed, (done, s) =>
-      progress.update(
-        done,
-        `success ${(100 * s.success_rate).toFixed(0)}% return ${s.mean_return.toFixed(2)}`,
-      ),
+    const summary = await evaluatePolicy(
+      policy,
+      env,
+      episodes,
+      seed,
+      (done, s) =>
+        progress.update(
+          done,
+          `success ${(100 * s.success_rate).toFixed(0)}% return ${s.mean_return.toFixed(2)}`,
+        ),
+      actionStd,
     );
     progress.finish();
     if (values.json) {
@@ -222,7 +265,10 @@ export async function cmdEval(args: string[]): Promise<void> {
     console.log(
       `policy:          ${summary.policy} (obs_dim ${policy.obsDim}, act_dim ${policy.actDim}${trainedOn ? `, trained on ${trainedOn}` : ''})`,
     );
-    console.log(`episodes:        ${episodes} (seeds ${seed}..${seed + episodes - 1}), mean action`);
+    const acting = actionStd
+      ? `mean action + Gaussian noise of std ${actionStd.map((v) => v.toFixed(3)).join(', ')}`
+      : 'mean action';
+    console.log(`episodes:        ${episodes} (seeds ${seed}..${seed + episodes - 1}), ${acting}`);
     console.log(`success rate:    ${(100 * summary.success_rate).toFixed(1)}%`);
     console.log(`mean return:     ${summary.mean_return.toFixed(3)} (std ${summary.std_return.toFixed(3)})`);
     console.log(`mean length:     ${summary.mean_episode_length.toFixed(1)} steps`);

@@ -38,6 +38,14 @@ export async function openPolicyActor(
 
 /** The mean over action dimensions of the file's `action_std`. */
 function fileNoise(path: string, raw: string | undefined, actDim: number): number {
+  return fileActionStd(path, raw, actDim).reduce((a, b) => a + b, 0) / actDim;
+}
+
+/**
+ * The per-dimension `action_std` metadata of a policy file (the spread its learner sampled with); a missing or
+ * malformed entry is an error that points at `--action-noise`.
+ */
+export function fileActionStd(path: string, raw: string | undefined, actDim: number): number[] {
   let std: unknown;
   try {
     std = raw === undefined ? undefined : JSON.parse(raw);
@@ -54,5 +62,5 @@ function fileNoise(path: string, raw: string | undefined, actDim: number): numbe
       `is required: ${path} has no usable action_std metadata (only policies exported by pbridge train carry it)`,
     );
   }
-  return (std as number[]).reduce((a, b) => a + b, 0) / actDim;
+  return std as number[];
 }
