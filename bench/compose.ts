@@ -10,6 +10,7 @@ const ORDER = [
   'sim.md',
   'reward.md',
   'progress-model-gpu.md',
+  'providers.md',
   'learn.md',
   'pendulum.md',
   'bridge.md',

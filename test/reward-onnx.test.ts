@@ -2,7 +2,9 @@
  * The `onnx` progress backend against real onnxruntime sessions of small models built here, whose outputs are
  * simple enough to work out by hand: progress is the mean of the first camera's normalised pixels, `done` is the
  * task one-hot times [0.25, 0.75]. So a right answer proves the preprocessing (scale, mean, std, camera order,
- * resizing) and the instruction routing, and a wrong layout would show as a wrong number.
+ * resizing) and the instruction routing, and a wrong layout would show as a wrong number. The check that keeps a
+ * non-CPU provider out when it answers differently from the CPU is measured on two CPU sessions of models whose
+ * progress differs by a known constant.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,8 +12,14 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { GraphBuilder } from '../src/onnx/builder.ts';
 import type { ProgressImage, ProgressRequest } from '../src/reward/model.ts';
-import { OnnxProgressModel, PROGRESS_MODEL_FORMAT, type ProgressModelSpec } from '../src/reward/onnx.ts';
-import { OnnxSignatureMismatch } from '../src/sim/errors.ts';
+import * as ort from 'onnxruntime-node';
+import {
+  OnnxProgressModel,
+  PROGRESS_MODEL_FORMAT,
+  sessionGap,
+  type ProgressModelSpec,
+} from '../src/reward/onnx.ts';
+import { InvalidArgument, OnnxSignatureMismatch } from '../src/sim/errors.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'pb-onnx-progress-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -44,6 +52,8 @@ interface BuildOptions {
   extraInput?: boolean;
   /** Progress = sqrt(mean): NaN where the mean is negative. */
   sqrt?: boolean;
+  /** Progress = mean + offset. */
+  offset?: number;
 }
 
 function buildModel(name: string, o: BuildOptions = {}): string {
@@ -56,11 +66,15 @@ function buildModel(name: string, o: BuildOptions = {}): string {
   const ends = g.addInt64Initializer('ends', [3], [1]);
   const axes = g.addInt64Initializer('axes', [1], [1]);
   const [first] = g.addNode('Slice', [images, starts, ends, axes]);
+  const tail = o.sqrt || o.offset !== undefined;
   const [mean] = g.addNode('ReduceMean', [first!], {
     attributes: { axes: { ints: [1, 2, 3] }, keepdims: { i: 0 } },
-    ...(o.sqrt ? {} : { outputs: ['progress'] }),
+    ...(tail ? {} : { outputs: ['progress'] }),
   });
   if (o.sqrt) g.addNode('Sqrt', [mean!], { outputs: ['progress'] });
+  if (o.offset !== undefined) {
+    g.addNode('Add', [mean!, g.addInitializer('offset', [o.offset], [1])], { outputs: ['progress'] });
+  }
   const w = g.addInitializer('w', [0.25, 0.75], [2, 1]);
   g.addNode('MatMul', [task, w], { outputs: ['done'] });
   g.addOutput('progress', 'float32', ['B']);
@@ -189,5 +203,30 @@ describe('onnx progress backend', () => {
     } finally {
       await model.close();
     }
+  });
+
+  it('measures how far two sessions answer apart on a probe batch, for vetting a non-CPU provider', async () => {
+    const open = (path: string): Promise<ort.InferenceSession> =>
+      ort.InferenceSession.create(path, { executionProviders: ['cpu'] });
+    const [plain, shifted, again, nan] = await Promise.all([
+      open(buildModel('gap-plain')),
+      open(buildModel('gap-shifted', { offset: 0.3 })),
+      open(buildModel('gap-plain-again')),
+      open(buildModel('gap-sqrt', { sqrt: true })),
+    ]);
+    try {
+      // progress differs by exactly the offset on every state, done not at all.
+      const shift = await sessionGap(shifted, plain, spec());
+      expect(shift.output).toBe('progress');
+      expect(shift.gap).toBeCloseTo(0.3, 6);
+      expect(await sessionGap(again, plain, spec(), 5)).toEqual({ gap: 0, output: 'progress' });
+      // Random pixels have a normalised mean near 0, so sqrt is NaN on some states: never an agreement.
+      expect((await sessionGap(nan, plain, spec())).gap).toBe(Infinity);
+    } finally {
+      await Promise.all([plain, shifted, again, nan].map((s) => s.release()));
+    }
+    await expect(OnnxProgressModel.load(buildModel('gap-tol'), { providerTolerance: 2 })).rejects.toThrow(
+      InvalidArgument,
+    );
   });
 });

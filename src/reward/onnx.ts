@@ -4,7 +4,8 @@
  * `<model>.onnx.json` with the same JSON) names the image input with its cameras, resolution, layout and
  * normalisation, the optional task input and the outputs. Everything is checked against the session's real
  * inputs and outputs at load, so a mismatched model fails there, naming the tensor, instead of at the first
- * batch.
+ * batch. A session on another execution provider than the CPU is only used if it answers a probe batch as the CPU
+ * does: onnxruntime-node's bundled WebGPU provider opens on an NVIDIA GPU and gives progress up to 0.12 away.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -12,7 +13,14 @@ import * as ort from 'onnxruntime-node';
 import { FileNotFoundError, InvalidArgument, OnnxSignatureMismatch } from '../sim/errors.ts';
 import { readOnnxMetadata } from '../onnx/reader.ts';
 import { itemSize, writeViews, type ImageInputSpec } from './image-tensor.ts';
-import { missing, type ProgressModel, type ProgressRequest, type ProgressResponse } from './model.ts';
+import { Rng } from '../env/rng.ts';
+import {
+  missing,
+  type ProgressImage,
+  type ProgressModel,
+  type ProgressRequest,
+  type ProgressResponse,
+} from './model.ts';
 
 export const PROGRESS_MODEL_FORMAT = 'progress-bridge.progress-model.v1';
 /** The metadata key holding the model's input description. */
@@ -39,6 +47,11 @@ export interface OnnxProgressOptions {
   warn?: (message: string) => void;
   /** Name shown in answers' `model` field. Default the file's base name. */
   name?: string;
+  /**
+   * How far a non-CPU provider's outputs may be from the CPU provider's on a probe batch at load before that
+   * provider is passed over (with the one warning) for the next. Default 1e-3, in [0, 1].
+   */
+  providerTolerance?: number;
 }
 
 export class OnnxProgressModel implements ProgressModel {
@@ -46,7 +59,6 @@ export class OnnxProgressModel implements ProgressModel {
   readonly maxBatch: number;
   /** The execution provider the session actually runs on. */
   readonly provider: string;
-  private readonly perItem: number;
   private readonly instructionIndex = new Map<string, number>();
 
   private constructor(
@@ -59,7 +71,6 @@ export class OnnxProgressModel implements ProgressModel {
     this.id = id;
     this.maxBatch = maxBatch;
     this.provider = provider;
-    this.perItem = itemSize(spec.images);
     spec.task?.instructions.forEach((text, i) => this.instructionIndex.set(normaliseInstruction(text), i));
   }
 
@@ -68,7 +79,26 @@ export class OnnxProgressModel implements ProgressModel {
     // Also rejects a file that is not an ONNX model before onnxruntime sees it, with a clearer message.
     const { metadata } = await readOnnxMetadata(path);
     const spec = readSpec(path, metadata);
-    const { session, provider } = await openSession(path, options);
+    const tolerance = options.providerTolerance ?? 1e-3;
+    if (!(tolerance >= 0 && tolerance <= 1)) {
+      throw new InvalidArgument('providerTolerance', `must be a number in [0, 1], got ${tolerance}`);
+    }
+    const { session, provider } = await openSession(path, options, async (candidate, name) => {
+      const cpu = await ort.InferenceSession.create(path, {
+        executionProviders: ['cpu'],
+        intraOpNumThreads: 1,
+        interOpNumThreads: 1,
+      });
+      try {
+        const { gap, output } = await sessionGap(candidate, cpu, spec, checkSignature(path, cpu, spec));
+        return gap <= tolerance
+          ? undefined
+          : `execution provider "${name}" disagrees with cpu: ${output} differs by up to ${gap.toPrecision(2)} ` +
+              `on a probe batch (providerTolerance ${tolerance})`;
+      } finally {
+        await cpu.release();
+      }
+    });
     const fixedBatch = checkSignature(path, session, spec);
     const maxBatch = fixedBatch ?? options.maxBatch ?? 64;
     if (!Number.isInteger(maxBatch) || maxBatch < 1 || maxBatch > 4096) {
@@ -123,22 +153,14 @@ export class OnnxProgressModel implements ProgressModel {
     reqs: ProgressRequest[],
     taskOf: number[],
   ): Promise<Omit<ProgressResponse, 'latencyMs'>[]> {
-    const { images, task, outputs } = this.spec;
-    const n = reqs.length;
-    const pixels = new Float32Array(n * this.perItem);
-    reqs.forEach((req, b) => writeViews(images, req.views, pixels, b));
-    const dims =
-      images.layout === 'NCHW'
-        ? [n, images.cameras.length * 3, images.height, images.width]
-        : [n, images.cameras.length, 3, images.height, images.width];
-    const feeds: Record<string, ort.Tensor> = { [images.input]: new ort.Tensor('float32', pixels, dims) };
-    if (task) {
-      const k = task.instructions.length;
-      const onehot = new Float32Array(n * k);
-      taskOf.forEach((t, b) => (onehot[b * k + t] = 1));
-      feeds[task.input] = new ort.Tensor('float32', onehot, [n, k]);
-    }
-    const result = await this.session.run(feeds);
+    const { outputs } = this.spec;
+    const result = await this.session.run(
+      feeds(
+        this.spec,
+        reqs.map((r) => r.views),
+        taskOf,
+      ),
+    );
     const progress = result[outputs.progress]!.data as Float32Array;
     const done = outputs.done ? (result[outputs.done]!.data as Float32Array) : undefined;
     return reqs.map((_, b) => {
@@ -162,6 +184,74 @@ export class OnnxProgressModel implements ProgressModel {
     this.released = true;
     await this.session.release();
   }
+}
+
+/** The input tensors for a batch of views (all cameras present) and task indices. */
+function feeds(
+  spec: ProgressModelSpec,
+  views: Record<string, ProgressImage>[],
+  taskOf: number[],
+): Record<string, ort.Tensor> {
+  const { images, task } = spec;
+  const n = views.length;
+  const pixels = new Float32Array(n * itemSize(images));
+  views.forEach((v, b) => writeViews(images, v, pixels, b));
+  const dims =
+    images.layout === 'NCHW'
+      ? [n, images.cameras.length * 3, images.height, images.width]
+      : [n, images.cameras.length, 3, images.height, images.width];
+  const out: Record<string, ort.Tensor> = { [images.input]: new ort.Tensor('float32', pixels, dims) };
+  if (task) {
+    const k = task.instructions.length;
+    const onehot = new Float32Array(n * k);
+    taskOf.forEach((t, b) => (onehot[b * k + t] = 1));
+    out[task.input] = new ort.Tensor('float32', onehot, [n, k]);
+  }
+  return out;
+}
+
+/**
+ * The largest absolute difference between two sessions of one model spec over its outputs (progress and done), on
+ * a fixed batch of random pixels with the tasks in turn, and which output it was in. NaN on either side counts as
+ * an infinite difference.
+ */
+export async function sessionGap(
+  a: ort.InferenceSession,
+  b: ort.InferenceSession,
+  spec: ProgressModelSpec,
+  batch = 8,
+): Promise<{ gap: number; output: string }> {
+  const rng = new Rng(0x70726f62);
+  const { cameras, width, height } = spec.images;
+  const views = Array.from({ length: batch }, () => {
+    const v: Record<string, ProgressImage> = {};
+    for (const c of cameras) {
+      const rgb = new Uint8Array(width * height * 3);
+      for (let i = 0; i < rgb.length; i++) rgb[i] = rng.int(256);
+      v[c] = { width, height, rgb };
+    }
+    return v;
+  });
+  const tasks = spec.task?.instructions.length ?? 1;
+  const input = feeds(
+    spec,
+    views,
+    views.map((_, i) => i % tasks),
+  );
+  const [ra, rb] = [await a.run(input), await b.run(input)];
+  let gap = 0;
+  let output = spec.outputs.progress;
+  for (const name of [spec.outputs.progress, spec.outputs.done]) {
+    if (name === undefined) continue;
+    const x = ra[name]!.data as Float32Array;
+    const y = rb[name]!.data as Float32Array;
+    for (let i = 0; i < x.length; i++) {
+      const d = Math.abs(x[i]! - y[i]!);
+      const g = Number.isNaN(d) ? Infinity : d;
+      if (g > gap) [gap, output] = [g, name];
+    }
+  }
+  return { gap, output };
 }
 
 function normaliseInstruction(text: string): string {
@@ -268,6 +358,8 @@ function validateSpec(path: string, source: string, x: unknown): ProgressModelSp
 async function openSession(
   path: string,
   options: OnnxProgressOptions,
+  /** Says why a session on a non-CPU provider must not be used, or undefined to use it. */
+  vet: (session: ort.InferenceSession, provider: string) => Promise<string | undefined>,
 ): Promise<{ session: ort.InferenceSession; provider: string }> {
   const providers = options.executionProviders ?? ['cpu'];
   if (providers.length === 0)
@@ -282,22 +374,34 @@ async function openSession(
     const logLevel = ort.env.logLevel;
     // A provider that fails to load is reported by the one warning below, not by onnxruntime's own error log.
     if (provider !== 'cpu') ort.env.logLevel = 'fatal';
+    let session: ort.InferenceSession;
     try {
-      const session = await ort.InferenceSession.create(path, {
+      session = await ort.InferenceSession.create(path, {
         executionProviders: [provider],
         intraOpNumThreads: threads,
         interOpNumThreads: 1,
         graphOptimizationLevel: 'all',
         ...(provider === 'cpu' ? {} : { logSeverityLevel: 4 as const }),
       });
-      if (failures.length > 0)
-        warn(`progress model ${basename(path)}: ${failures.join('; ')}; running on ${provider}`);
-      return { session, provider };
     } catch (e) {
       failures.push(`execution provider "${provider}" unavailable (${firstLine(e)})`);
+      continue;
     } finally {
       ort.env.logLevel = logLevel;
     }
+    if (provider !== 'cpu') {
+      const reason = await vet(session, provider).catch(
+        (e: unknown) => `execution provider "${provider}" could not score a probe batch (${firstLine(e)})`,
+      );
+      if (reason !== undefined) {
+        await session.release();
+        failures.push(reason);
+        continue;
+      }
+    }
+    if (failures.length > 0)
+      warn(`progress model ${basename(path)}: ${failures.join('; ')}; running on ${provider}`);
+    return { session, provider };
   }
   if (!providers.includes('cpu')) {
     const session = await ort.InferenceSession.create(path, {
