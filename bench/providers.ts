@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Rng } from '../src/env/rng.ts';
 import type { ProgressRequest } from '../src/reward/model.ts';
-import { OnnxProgressModel } from '../src/reward/onnx.ts';
+import { OnnxProgressModel, randomViews } from '../src/reward/onnx.ts';
 import { writeSection } from './compose.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -40,17 +40,14 @@ const gpus = ((): string => {
 })();
 
 function randomRequests(model: OnnxProgressModel, n: number, rng: Rng): ProgressRequest[] {
-  const { cameras, width, height } = model.spec.images;
   const instructions = model.spec.task?.instructions ?? ['any'];
-  return Array.from({ length: n }, (_, i) => {
-    const views: ProgressRequest['views'] = {};
-    for (const c of cameras) {
-      const rgb = new Uint8Array(width * height * 3);
-      for (let k = 0; k < rgb.length; k++) rgb[k] = rng.int(256);
-      views[c] = { width, height, rgb };
-    }
-    return { instruction: instructions[i % instructions.length]!, views, envId: 0, episodeId: 0, step: i };
-  });
+  return randomViews(model.spec.images, n, rng).map((views, i) => ({
+    instruction: instructions[i % instructions.length]!,
+    views,
+    envId: 0,
+    episodeId: 0,
+    step: i,
+  }));
 }
 
 /** Mean seconds per call over at least `minSeconds`, after warm-up calls. */

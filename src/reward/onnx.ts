@@ -210,6 +210,20 @@ function feeds(
   return out;
 }
 
+/** `n` sets of views, one per camera of `images`, of uniformly random pixels from `rng`. */
+export function randomViews(images: ImageInputSpec, n: number, rng: Rng): Record<string, ProgressImage>[] {
+  const { cameras, width, height } = images;
+  return Array.from({ length: n }, () => {
+    const v: Record<string, ProgressImage> = {};
+    for (const c of cameras) {
+      const rgb = new Uint8Array(width * height * 3);
+      for (let i = 0; i < rgb.length; i++) rgb[i] = rng.int(256);
+      v[c] = { width, height, rgb };
+    }
+    return v;
+  });
+}
+
 /**
  * The largest absolute difference between two sessions of one model spec over its outputs (progress and done), on
  * a fixed batch of random pixels with the tasks in turn, and which output it was in. NaN on either side counts as
@@ -221,17 +235,7 @@ export async function sessionGap(
   spec: ProgressModelSpec,
   batch = 8,
 ): Promise<{ gap: number; output: string }> {
-  const rng = new Rng(0x70726f62);
-  const { cameras, width, height } = spec.images;
-  const views = Array.from({ length: batch }, () => {
-    const v: Record<string, ProgressImage> = {};
-    for (const c of cameras) {
-      const rgb = new Uint8Array(width * height * 3);
-      for (let i = 0; i < rgb.length; i++) rgb[i] = rng.int(256);
-      v[c] = { width, height, rgb };
-    }
-    return v;
-  });
+  const views = randomViews(spec.images, batch, new Rng(0x70726f62));
   const tasks = spec.task?.instructions.length ?? 1;
   const input = feeds(
     spec,
