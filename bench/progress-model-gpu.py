@@ -94,8 +94,8 @@ def main():
     def gpu_score(px, task_index=0):
         x = torch.from_numpy(px).to(device, non_blocking=False).float().div_(255.0).sub_(MEAN).div_(STD)
         task = eye[torch.full((len(px),), task_index, device=device)]
-        # ProgressNet.forward without its sigmoid on done, so the calibrated bias goes where the ONNX graph adds it.
-        out = net.fc(torch.cat([net.conv(x).flatten(1), task], dim=1))
+        # The calibrated bias goes on the done logit, where the ONNX graph adds it.
+        out = net.logits(x, task)
         p, d = torch.sigmoid(out[:, 0]), torch.sigmoid(out[:, 1] + (task @ done_bias)[:, 0])
         return p.cpu().numpy(), d.cpu().numpy()
 

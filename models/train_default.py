@@ -61,9 +61,12 @@ class ProgressNet(nn.Module):
         )
         self.fc = nn.Sequential(nn.Linear(64 * 16 + tasks, 256), nn.ReLU(), nn.Linear(256, 2))
 
+    def logits(self, images, task):
+        """[B, 2]: progress and done before their sigmoids (calibrate_done.py adds its bias to the done logit)."""
+        return self.fc(torch.cat([self.conv(images).flatten(1), task], dim=1))
+
     def forward(self, images, task):
-        h = self.conv(images).flatten(1)
-        out = self.fc(torch.cat([h, task], dim=1))
+        out = self.logits(images, task)
         # Progress squashed into [0, 1]; done as a probability.
         return torch.sigmoid(out[:, 0:1]), torch.sigmoid(out[:, 1:2])
 
