@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { evaluatePolicy, type EvalEnv } from '../src/cli/eval.ts';
+import { evaluatePolicy, type EvalEnv } from '../src/train/evaluate.ts';
 import { makeEnv } from '../src/env/make.ts';
 import { exportPolicyOnnx, loadOnnxPolicy } from '../src/onnx/index.ts';
 import { exportLearnerPolicy } from '../src/learn/export.ts';

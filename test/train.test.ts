@@ -1,7 +1,10 @@
 /**
  * The training loop end to end on a real vector env: a run stopped at a checkpoint and resumed from the file
  * ends with exactly the parameters of the uninterrupted run; deferred rewards (how shaping delivers them) train
- * the same learner as rewards given step by step; and the CLI writes a complete run directory.
+ * the same learner as rewards given step by step; and the CLI writes a complete run directory. Evaluation of the
+ * mean action (`--eval-every`) leaves training exactly as it is without, runs on the updates it should, flags a
+ * new best only where the figures beat every earlier one, survives a resume, and keeps as policy-best.onnx a file
+ * that onnxruntime, through `pbridge eval`'s loop, scores exactly as the training run did.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -11,7 +14,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadLearnerCheckpoint, saveLearnerCheckpoint } from '../src/learn/checkpoint-io.ts';
 import { PpoLearner } from '../src/learn/ppo.ts';
 import { Rng } from '../src/env/rng.ts';
-import { defaultTrainConfig, train, type TrainCounters } from '../src/train/trainer.ts';
+import { defaultTrainConfig, train, type TrainCounters, type UpdateMetrics } from '../src/train/trainer.ts';
+import { evaluatePolicy, openEvalEnv } from '../src/train/evaluate.ts';
+import { loadOnnxPolicy } from '../src/onnx/index.ts';
+
+/** A task whose success follows the mean action's direction from the first update (test/fixtures/cue-task.ts). */
+const CUE = './test/fixtures/cue-task.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'pb-train-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -24,6 +32,164 @@ const config = defaultTrainConfig({
   workers: 1,
   checkpointEvery: 2,
   ppo: { numSteps: 16, numMinibatches: 2, updateEpochs: 2 },
+});
+
+/** Rollout, reward and learner figures of a metrics line: what evaluation must not change. */
+function trainingFigures(m: UpdateMetrics): Omit<UpdateMetrics, 'timings' | 'eval'> {
+  const { timings: _t, eval: _e, ...rest } = m;
+  return rest;
+}
+
+const cueConfig = defaultTrainConfig({
+  env: CUE,
+  reward: 'sparse',
+  steps: 6 * 16 * 2,
+  numEnvs: 2,
+  workers: 1,
+  checkpointEvery: 2,
+  evalEpisodes: 20,
+  ppo: { numSteps: 16, numMinibatches: 2, updateEpochs: 2 },
+});
+
+describe('evaluation during training', () => {
+  it('leaves training as it is, runs every N updates and after the last, and flags only a new best', async () => {
+    const plainLines: UpdateMetrics[] = [];
+    const plain = await train(cueConfig, { onUpdate: (m) => void plainLines.push(m) });
+    const lines: UpdateMetrics[] = [];
+    const evaluated = await train({ ...cueConfig, evalEvery: 4 }, { onUpdate: (m) => void lines.push(m) });
+    expect(
+      Buffer.compare(
+        Buffer.from(evaluated.learner.model.params.buffer),
+        Buffer.from(plain.learner.model.params.buffer),
+      ),
+    ).toBe(0);
+    expect(lines.map(trainingFigures)).toEqual(plainLines.map(trainingFigures));
+    expect(plainLines.every((m) => m.eval === undefined)).toBe(true);
+    // 6 updates, every 4th and the last.
+    expect(lines.filter((m) => m.eval).map((m) => m.update)).toEqual([4, 6]);
+
+    const every: UpdateMetrics[] = [];
+    const each = await train({ ...cueConfig, evalEvery: 1 }, { onUpdate: (m) => void every.push(m) });
+    const evals = every.map((m) => m.eval!);
+    // Figures that differ between updates: the comparison below has something to decide.
+    expect(new Set(evals.map((e) => e.success_rate)).size).toBeGreaterThan(1);
+    let best: { s: number; r: number } | undefined;
+    for (const e of evals) {
+      expect(e.episodes).toBe(20);
+      const better =
+        !best || e.success_rate > best.s || (e.success_rate === best.s && e.return_mean > best.r);
+      expect(e.best).toBe(better);
+      if (better) best = { s: e.success_rate, r: e.return_mean };
+    }
+    const top = every.filter((m) => m.eval!.best).at(-1)!;
+    expect(each.counters.best).toEqual({
+      update: top.update,
+      step: top.step,
+      success_rate: top.eval!.success_rate,
+      return_mean: top.eval!.return_mean,
+    });
+  });
+
+  it('carries the best evaluation through a checkpoint and resume', async () => {
+    const config = { ...cueConfig, evalEvery: 1 };
+    const full = await train(config);
+    const path = join(dir, 'cue.pbck');
+    let updates = 0;
+    await train(config, {
+      onUpdate: () => void updates++,
+      onCheckpoint: (learner, counters) => saveLearnerCheckpoint(path, learner, { ...counters }),
+      shouldStop: () => updates === 4,
+    });
+    const ck = await loadLearnerCheckpoint(path, { construct: { deferredRewards: true } });
+    const atStop = ck.extra as unknown as TrainCounters;
+    expect(atStop.best).toBeDefined();
+    const resumed = await train(config, {}, { learner: ck.learner, counters: atStop });
+    expect(resumed.counters.best).toEqual(full.counters.best);
+  });
+
+  it('keeps policy-best.onnx, which onnxruntime scores as training did', async () => {
+    const run = join(dir, 'cue-run');
+    const out = execFileSync(
+      'node',
+      [
+        'bin/pbridge.js',
+        'train',
+        '--env',
+        CUE,
+        '--reward',
+        'sparse',
+        '--steps',
+        '192',
+        '--envs',
+        '2',
+        '--workers',
+        '1',
+        '--ppo',
+        'numSteps=16,numMinibatches=2,updateEpochs=2',
+        '--eval-every',
+        '1',
+        '--eval-episodes',
+        '20',
+        '--eval-seed',
+        '4000',
+        '--run-dir',
+        run,
+        '--no-serve',
+        '--json',
+      ],
+      { encoding: 'utf8' },
+    );
+    const summary = JSON.parse(out) as {
+      best: { step: number; success_rate: number; return_mean: number; policy: string };
+    };
+    const lines = readFileSync(join(run, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as UpdateMetrics);
+    const top = lines.filter((m) => m.eval?.best).at(-1)!;
+    expect(summary.best).toEqual({
+      step: top.step,
+      success_rate: top.eval!.success_rate,
+      return_mean: top.eval!.return_mean,
+      policy: join(run, 'policy-best.onnx'),
+    });
+    const policy = await loadOnnxPolicy(summary.best.policy);
+    const env = await openEvalEnv(CUE);
+    try {
+      expect(policy.metadata.step).toBe(String(top.step));
+      expect(policy.metadata.eval_seed).toBe('4000');
+      const again = await evaluatePolicy(policy, env, 20, 4000);
+      expect(again.success_rate).toBe(top.eval!.success_rate);
+      expect(again.mean_return).toBeCloseTo(top.eval!.return_mean, 9);
+      expect(again.mean_episode_length).toBe(top.eval!.episode_length_mean);
+      // The final policy is another file, not overwritten by the best one.
+      expect(existsSync(join(run, 'policy.onnx'))).toBe(true);
+    } finally {
+      env.close();
+      await policy.close();
+    }
+  });
+
+  it('refuses an evaluation setting out of range by name, before creating the run directory', () => {
+    const cases: [string[], RegExp][] = [
+      [['--eval-episodes', '0'], /--eval-episodes.*\[1, 100000\]/],
+      [['--eval-every=-1'], /--eval-every.*\[0, 1000000\]/],
+    ];
+    for (const [flags, message] of cases) {
+      const run = join(dir, `bad-eval-${flags[0]!.replace(/[^a-z]/g, '')}`);
+      let stderr = '';
+      try {
+        execFileSync('node', ['bin/pbridge.js', 'train', ...flags, '--run-dir', run, '--no-serve'], {
+          encoding: 'utf8',
+          stdio: 'pipe',
+        });
+      } catch (e) {
+        stderr = String((e as { stderr: string }).stderr);
+      }
+      expect(stderr).toMatch(message);
+      expect(existsSync(run)).toBe(false);
+    }
+  });
 });
 
 describe('training loop', () => {

@@ -33,11 +33,13 @@ import type { VectorEnv } from '../vector/vector-env.ts';
 export const TRAIN_USAGE = `  train [--env push] [--reward default|oracle|sparse|dense|naive|progress|PATH.onnx|URL] [--steps 500000]
         [--seed 0] [--envs 16] [--workers 2] [--query-stride 1] [--shaping-scale 1] [--model default]
         [--ppo key=value,...] [--run-dir runs/NAME] [--resume runs/NAME] [--no-serve] [--port 8787]
-        [--show-envs 4] [--json]
+        [--eval-every 0] [--eval-episodes 50] [--eval-seed 1000000] [--show-envs 4] [--json]
                                                   train PPO with a progress-shaped reward, watched live in the
                                                   browser; writes config, metrics.jsonl, checkpoints,
                                                   policy.onnx and summary.json; --ppo overrides learner
-                                                  settings (docs/training.md), e.g. learningRate=1e-3
+                                                  settings (docs/training.md), e.g. learningRate=1e-3;
+                                                  --eval-every N runs the mean action on fixed seeds every N
+                                                  updates and keeps the best as policy-best.onnx
 `;
 
 export interface TrainSummary {
@@ -52,6 +54,8 @@ export interface TrainSummary {
   wall_seconds: number;
   steps_per_s: number;
   policy: string;
+  /** The best evaluation of the mean action (`--eval-every`), and its policy file; null without evaluation. */
+  best: { step: number; success_rate: number; return_mean: number; policy: string } | null;
   stopped: boolean;
 }
 
@@ -85,6 +89,9 @@ export async function cmdTrain(args: string[], cli: TrainCliHooks = {}): Promise
       port: { type: 'string' },
       host: { type: 'string' },
       'show-envs': { type: 'string' },
+      'eval-every': { type: 'string' },
+      'eval-episodes': { type: 'string' },
+      'eval-seed': { type: 'string' },
     },
   });
   let config: TrainConfig;
@@ -98,7 +105,8 @@ export async function cmdTrain(args: string[], cli: TrainCliHooks = {}): Promise
         `${values.resume} has no checkpoint (${basename(dir.checkpointPath)})`,
       );
     }
-    config = dir.readJson<TrainConfig>(dir.configPath);
+    // Runs written before a setting existed get its default.
+    config = defaultTrainConfig(dir.readJson<Partial<TrainConfig>>(dir.configPath));
     const ck = await loadLearnerCheckpoint(dir.checkpointPath, {
       numEnvs: config.numEnvs,
       construct: { deferredRewards: true },
@@ -107,6 +115,7 @@ export async function cmdTrain(args: string[], cli: TrainCliHooks = {}): Promise
     dir.trimMetrics(resume.counters.update);
   } else {
     const base = defaultTrainConfig();
+    const evalEpisodes = intOption('eval-episodes', values['eval-episodes'], base.evalEpisodes, 1, 100_000);
     config = defaultTrainConfig({
       env: values.env ?? DEFAULT_TASK,
       reward: values.reward ?? base.reward,
@@ -126,6 +135,9 @@ export async function cmdTrain(args: string[], cli: TrainCliHooks = {}): Promise
         1e6,
       ),
       ...(values.providers ? { providers: values.providers.split(',') } : {}),
+      evalEvery: intOption('eval-every', values['eval-every'], base.evalEvery, 0, 1e6),
+      evalEpisodes,
+      evalSeed: intOption('eval-seed', values['eval-seed'], base.evalSeed, 0, 2 ** 32 - 1 - evalEpisodes),
     });
     config.workers = Math.min(config.workers, config.numEnvs);
     // Checked before the run directory exists, so a misspelt setting leaves nothing behind.
@@ -145,6 +157,17 @@ export async function cmdTrain(args: string[], cli: TrainCliHooks = {}): Promise
     shouldStop: () => stop.requested() || (cli.extra?.shouldStop?.() ?? false),
     onUpdate: async (m: UpdateMetrics, learner) => {
       dir.appendMetrics(m);
+      if (m.eval?.best) {
+        await exportLearnerPolicy(learner, dir.bestPolicyPath, {
+          metadata: {
+            ...policyMetadata(config, m.step),
+            eval_success_rate: String(m.eval.success_rate),
+            eval_return_mean: String(m.eval.return_mean),
+            eval_episodes: String(m.eval.episodes),
+            eval_seed: String(config.evalSeed),
+          },
+        });
+      }
       await cli.extra?.onUpdate?.(m, learner);
       if (!log) return;
       const elapsed = (performance.now() - t0) / 1000;
@@ -153,12 +176,13 @@ export async function cmdTrain(args: string[], cli: TrainCliHooks = {}): Promise
       const eta = rate > 0 ? (totalSteps - m.step) / rate : 0;
       const line =
         `${m.step}/${totalSteps} steps ${rate.toFixed(0)}/s  success ${(100 * m.success_rate).toFixed(0)}%  ` +
-        `return ${m.return_mean.toFixed(2)}  phi ${m.phi.mean.toFixed(2)}  eta ${formatDuration(eta)}`;
+        `return ${m.return_mean.toFixed(2)}  phi ${m.phi.mean.toFixed(2)}  eta ${formatDuration(eta)}` +
+        (m.eval ? `  eval ${(100 * m.eval.success_rate).toFixed(0)}%${m.eval.best ? ' (best)' : ''}` : '');
       if (tty) {
         const width = 20;
         const bar = '#'.repeat(Math.round(frac * width)).padEnd(width, '-');
         log(`\r[${bar}] ${line} `);
-      } else if (elapsed - lastLine >= 10 || m.step >= totalSteps) {
+      } else if (elapsed - lastLine >= 10 || m.step >= totalSteps || m.eval) {
         lastLine = elapsed;
         log(`${line}\n`);
       }
@@ -206,13 +230,9 @@ export async function cmdTrain(args: string[], cli: TrainCliHooks = {}): Promise
     const result = await train(config, hooks, resume);
     if (tty && log) log('\n');
     await exportLearnerPolicy(result.learner, dir.policyPath, {
-      metadata: {
-        env: config.env,
-        reward: config.reward,
-        seed: String(config.seed),
-        step: String(result.counters.step),
-      },
+      metadata: policyMetadata(config, result.counters.step),
     });
+    const best = result.counters.best;
     const recent = result.counters.recent;
     const summary: TrainSummary = {
       run_dir: dir.path,
@@ -226,6 +246,14 @@ export async function cmdTrain(args: string[], cli: TrainCliHooks = {}): Promise
       wall_seconds: result.wallSeconds,
       steps_per_s: (result.counters.step - (resume?.counters.step ?? 0)) / result.wallSeconds,
       policy: dir.policyPath,
+      best: best
+        ? {
+            step: best.step,
+            success_rate: best.success_rate,
+            return_mean: best.return_mean,
+            policy: dir.bestPolicyPath,
+          }
+        : null,
       stopped: result.stopped,
     };
     await dir.writeJson(dir.summaryPath, summary);
@@ -235,10 +263,20 @@ export async function cmdTrain(args: string[], cli: TrainCliHooks = {}): Promise
         `${summary.env} (${summary.reward}): ${summary.steps} steps in ${formatDuration(summary.wall_seconds)}, ` +
           `success ${(100 * summary.success_rate).toFixed(0)}% over the last ${recent.length} episodes -> ${summary.run_dir}`,
       );
+      if (best) {
+        console.log(
+          `best evaluation: ${(100 * best.success_rate).toFixed(0)}% of ${config.evalEpisodes} episodes (mean action) ` +
+            `at step ${best.step} -> ${dir.bestPolicyPath}`,
+        );
+      }
     }
     return summary;
   } finally {
     stop.dispose();
     await bridge?.close();
   }
+}
+
+function policyMetadata(config: TrainConfig, step: number): Record<string, string> {
+  return { env: config.env, reward: config.reward, seed: String(config.seed), step: String(step) };
 }

@@ -121,5 +121,6 @@ export function publishUpdateMetrics(hub: Publisher, m: UpdateMetrics): void {
     entropy: m.losses.entropy,
     approx_kl: m.approx_kl,
     steps_per_s: m.timings.steps_per_s,
+    ...(m.eval ? { 'eval/success_rate': m.eval.success_rate } : {}),
   });
 }

@@ -55,6 +55,10 @@ export class RunDir {
   get policyPath(): string {
     return join(this.path, 'policy.onnx');
   }
+  /** The policy of the best evaluation so far (`--eval-every`). */
+  get bestPolicyPath(): string {
+    return join(this.path, 'policy-best.onnx');
+  }
   get summaryPath(): string {
     return join(this.path, 'summary.json');
   }

@@ -18,6 +18,7 @@ import { checkShapingConfig } from '../reward/shaping.ts';
 import { InvalidArgument } from '../sim/errors.ts';
 import { parseRewardChoice, type RewardChoice } from './reward-choice.ts';
 import { RolloutRewards, type RolloutRewardStats } from './rollout-rewards.ts';
+import { evaluatePolicy, learnerEvalPolicy, openEvalEnv, type EvalEnv } from './evaluate.ts';
 
 export interface TrainConfig {
   /** Task registry name or path to a task module. */
@@ -45,6 +46,12 @@ export interface TrainConfig {
   ppo: Partial<PpoConfig>;
   /** Execution providers for ONNX progress models. */
   providers: string[];
+  /** Evaluate the mean action every this many updates and after the last (0: never). */
+  evalEvery: number;
+  /** Episodes per evaluation; episode e starts from seed evalSeed + e, the same seeds every time. */
+  evalEpisodes: number;
+  /** First seed of the evaluation episodes (`pbridge eval --seed` with the same value replays them). */
+  evalSeed: number;
 }
 
 export const DEFAULT_TRAIN_PPO: Partial<PpoConfig> = {
@@ -70,6 +77,9 @@ export function defaultTrainConfig(overrides: Partial<TrainConfig> = {}): TrainC
     checkpointEvery: 10,
     ppo: { ...DEFAULT_TRAIN_PPO },
     providers: ['cpu'],
+    evalEvery: 0,
+    evalEpisodes: 50,
+    evalSeed: 1_000_000,
     ...overrides,
   };
 }
@@ -91,7 +101,21 @@ export interface UpdateMetrics {
   clip_frac: number;
   explained_variance: number;
   learning_rate: number;
+  /** steps_per_s counts rollout, reward wait and update: an evaluation's time is in eval.seconds. */
   timings: { rollout_s: number; reward_wait_s: number; update_s: number; steps_per_s: number };
+  /** On evaluation updates only. */
+  eval?: EvalMetrics;
+}
+
+/** The learner's mean action on the fixed evaluation episodes. */
+export interface EvalMetrics {
+  episodes: number;
+  success_rate: number;
+  return_mean: number;
+  episode_length_mean: number;
+  /** Better than every evaluation before it in this run (success rate, then return): the policy worth keeping. */
+  best: boolean;
+  seconds: number;
 }
 
 export interface TrainHooks {
@@ -120,6 +144,15 @@ export interface TrainCounters {
   update: number;
   step: number;
   recent: EpisodeRecord[];
+  /** The best evaluation so far (absent before the first, and in checkpoints of runs without evaluation). */
+  best?: BestEval;
+}
+
+export interface BestEval {
+  update: number;
+  step: number;
+  success_rate: number;
+  return_mean: number;
 }
 
 export interface EpisodeRecord {
@@ -145,6 +178,9 @@ function checkConfig(c: TrainConfig): void {
   int('workers', c.workers, 1, Math.min(64, c.numEnvs));
   int('query-stride', c.queryStride, 1, 1000);
   int('checkpoint-every', c.checkpointEvery, 1, 1e6);
+  int('eval-every', c.evalEvery, 0, 1e6);
+  int('eval-episodes', c.evalEpisodes, 1, 100_000);
+  int('eval-seed', c.evalSeed, 0, 2 ** 32 - 1 - c.evalEpisodes);
   if (!(c.rewardDeadlineMs >= 0 && c.rewardDeadlineMs <= 600_000)) {
     throw new InvalidArgument('reward-deadline-ms', `must be in [0, 600000], got ${c.rewardDeadlineMs}`);
   }
@@ -197,6 +233,7 @@ export async function train(
     ? new RewardService(opened.model, { maxBatch: 64, maxWaitMs: 2, maxInFlight: 2 })
     : undefined;
   const t0 = performance.now();
+  let evalEnv: EvalEnv | undefined;
   try {
     const learner =
       resume?.learner ??
@@ -291,6 +328,42 @@ export async function train(
       const updateS = (performance.now() - tUpdate) / 1000;
       counters.update++;
       counters.step += perUpdate;
+      let evaluation: EvalMetrics | undefined;
+      if (
+        config.evalEvery > 0 &&
+        (counters.update % config.evalEvery === 0 || counters.update === totalUpdates)
+      ) {
+        const tEval = performance.now();
+        // Its own env in this thread and no draws from the learner's stream, so training runs as it would without.
+        evalEnv ??= await openEvalEnv(config.env);
+        const e = await evaluatePolicy(
+          learnerEvalPolicy(learner),
+          evalEnv,
+          config.evalEpisodes,
+          config.evalSeed,
+        );
+        const best = counters.best;
+        const better =
+          !best ||
+          e.success_rate > best.success_rate ||
+          (e.success_rate === best.success_rate && e.mean_return > best.return_mean);
+        if (better) {
+          counters.best = {
+            update: counters.update,
+            step: counters.step,
+            success_rate: e.success_rate,
+            return_mean: e.mean_return,
+          };
+        }
+        evaluation = {
+          episodes: e.episodes,
+          success_rate: e.success_rate,
+          return_mean: e.mean_return,
+          episode_length_mean: e.mean_episode_length,
+          best: better,
+          seconds: (performance.now() - tEval) / 1000,
+        };
+      }
       const recent = counters.recent;
       const mean = (f: (e: EpisodeRecord) => number): number =>
         recent.length ? recent.reduce((a, e) => a + f(e), 0) / recent.length : NaN;
@@ -320,6 +393,7 @@ export async function train(
           update_s: updateS,
           steps_per_s: perUpdate / (rolloutS + stats.waitMs / 1000 + updateS),
         },
+        ...(evaluation ? { eval: evaluation } : {}),
       };
       await hooks.onUpdate?.(metrics, learner);
       if (counters.update % config.checkpointEvery === 0 || counters.update === totalUpdates) {
@@ -343,6 +417,7 @@ export async function train(
       stopped,
     };
   } finally {
+    evalEnv?.close();
     await venv.close();
     await service?.close();
     await opened?.model.close?.();
