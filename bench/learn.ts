@@ -1,7 +1,9 @@
 /**
  * `npm run bench:learn [-- --tasks reach,push --rewards default,oracle,sparse,dense,naive,progress --steps N --seeds 0]`:
  * trains PPO with each reward on each task and reports env steps to 90% success (over the last 100 episodes),
- * final success, wall time and the share of wall time in learner updates. The baseline of the ratio is the saved
+ * final success, wall time and the share of wall time in learner updates; with `--eval-every N` also the best
+ * success of the mean action on 50 fixed episodes (`pbridge train --eval-every`, which does not change what the
+ * run trains). The baseline of the ratio is the saved
  * sparse-reward run of the same task, seed and learner settings. Writes bench/results/learn.md; `--report-only`
  * rewrites it from the saved runs without training.
  */
@@ -28,6 +30,7 @@ const { values } = parseArgs({
     'shaping-scale': { type: 'string', default: '1' },
     'query-stride': { type: 'string', default: '1' },
     label: { type: 'string', default: '' },
+    'eval-every': { type: 'string', default: '0' },
     'report-only': { type: 'boolean', default: false },
   },
 });
@@ -35,6 +38,7 @@ const ppoOverrides = parsePpoOverrides(values.ppo) as Partial<PpoConfig>;
 checkPpoConfig({ ...DEFAULT_TRAIN_PPO, ...ppoOverrides });
 const shapingScale = numberOption('shaping-scale', values['shaping-scale'], 1, 0, 1000);
 const queryStride = intOption('query-stride', values['query-stride'], 1, 1, 1000);
+const evalEvery = intOption('eval-every', values['eval-every'], 0, 0, 1e6);
 /** What distinguishes this invocation's runs from default-settings runs of the same task, reward and seed. */
 const variant =
   values.label ||
@@ -59,6 +63,8 @@ interface RunResult {
   updateShare: number;
   stepsPerS: number;
   curve: [number, number][];
+  /** The best evaluation of the mean action (`--eval-every`); absent for runs without. */
+  bestEval?: { step: number; success: number; episodes: number };
 }
 
 async function run(task: string, reward: string, seed: number, steps: number): Promise<RunResult> {
@@ -75,6 +81,7 @@ async function run(task: string, reward: string, seed: number, steps: number): P
       shapingScale,
       queryStride,
       ppo: { ...DEFAULT_TRAIN_PPO, ...ppoOverrides },
+      evalEvery,
     }),
     {
       onUpdate: (m) => {
@@ -107,6 +114,15 @@ async function run(task: string, reward: string, seed: number, steps: number): P
     updateShare: total > 0 ? updateS / total : 0,
     stepsPerS: result.counters.step / wallS,
     curve: lines.filter((_, i) => i % 10 === 9).map((m) => [m.step, m.success_rate]),
+    ...(result.counters.best
+      ? {
+          bestEval: {
+            step: result.counters.best.step,
+            success: result.counters.best.success_rate,
+            episodes: lines.find((m) => m.eval)!.eval!.episodes,
+          },
+        }
+      : {}),
   };
 }
 
@@ -184,15 +200,15 @@ function report(results: SavedRun[], t0: number | null): string {
           ? `${(sparse.stepsTo90 / r.stepsTo90).toFixed(2)}x`
           : `> ${(sparse.budget / r.stepsTo90).toFixed(2)}x`
         : '-';
-    return `| ${r.task} | ${r.reward}${r.variant ? ` (${r.variant})` : ''} | ${r.seed} | ${r.envs} | ${fmt(r.stepsTo90, r.budget)} | ${ratio} | ${(100 * r.bestSuccess).toFixed(0)}% | ${(100 * r.finalSuccess).toFixed(0)}% | ${r.steps} | ${r.wallS.toFixed(0)} | ${r.stepsPerS.toFixed(0)} | ${(100 * r.updateShare).toFixed(0)}% | ${r.load.toFixed(1)} |`;
+    return `| ${r.task} | ${r.reward}${r.variant ? ` (${r.variant})` : ''} | ${r.seed} | ${r.envs} | ${fmt(r.stepsTo90, r.budget)} | ${ratio} | ${(100 * r.bestSuccess).toFixed(0)}% | ${(100 * r.finalSuccess).toFixed(0)}% | ${r.steps} | ${r.wallS.toFixed(0)} | ${r.stepsPerS.toFixed(0)} | ${(100 * r.updateShare).toFixed(0)}% | ${r.load.toFixed(1)} | ${r.bestEval ? `${(100 * r.bestEval.success).toFixed(0)}% at ${r.bestEval.step}` : '-'} |`;
   });
   const md = [
     '## Learning',
     '',
-    `Written by \`npm run bench:learn -- --tasks T --rewards R --steps BUDGET --seeds S --envs N\` (bench/learn.ts), one row per run, each run's settings and raw figures kept in bench/results/learn.json (a later run of the same task, reward, seed and settings replaces its row). Settings other than the defaults (\`--ppo key=value,...\`, \`--shaping-scale\`, \`--query-stride\`) are named in brackets after the reward. Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores; the 1-minute load at each run's start is in the table. PPO defaults of \`pbridge train\` (${DEFAULT_TRAIN_PPO.numSteps} steps per env per update, ${DEFAULT_TRAIN_PPO.numMinibatches} minibatches, ${DEFAULT_TRAIN_PPO.updateEpochs} epochs), stopping early once 90% success held for 5 updates. "vs sparse" is sparse's steps to 90% over this run's, for a sparse run of the same seed and learner settings (target for shaped progress: >= 3x).${t0 === null ? '' : ` Last section update took ${((performance.now() - t0) / 60000).toFixed(0)} min.`}`,
+    `Written by \`npm run bench:learn -- --tasks T --rewards R --steps BUDGET --seeds S --envs N\` (bench/learn.ts), one row per run, each run's settings and raw figures kept in bench/results/learn.json (a later run of the same task, reward, seed and settings replaces its row). Settings other than the defaults (\`--ppo key=value,...\`, \`--shaping-scale\`, \`--query-stride\`) are named in brackets after the reward. Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores; the 1-minute load at each run's start is in the table. PPO defaults of \`pbridge train\` (${DEFAULT_TRAIN_PPO.numSteps} steps per env per update, ${DEFAULT_TRAIN_PPO.numMinibatches} minibatches, ${DEFAULT_TRAIN_PPO.updateEpochs} epochs), stopping early once 90% success held for 5 updates. "vs sparse" is sparse's steps to 90% over this run's, for a sparse run of the same seed and learner settings (target for shaped progress: >= 3x). "best eval" is the best success of the mean action (the exported policy) on ${defaultTrainConfig().evalEpisodes} fixed episodes, evaluated every N updates in runs made with \`--eval-every N\`.${t0 === null ? '' : ` Last section update took ${((performance.now() - t0) / 60000).toFixed(0)} min.`}`,
     '',
-    '| task | reward | seed | envs | env steps to 90% | vs sparse | best success | final success | steps run | wall s | steps/s | update share | load |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| task | reward | seed | envs | env steps to 90% | vs sparse | best success | final success | steps run | wall s | steps/s | update share | load | best eval |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows,
     '',
     'Success curves (env steps, success rate over the last 100 episodes), every 10 updates:',
