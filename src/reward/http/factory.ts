@@ -6,8 +6,9 @@
  *   http://gpu-box:8000/v1?adapter=vlac&model=VLAC&timeoutMs=20000 the same; `/v1` and `/v1/chat/completions` are
  *                                                                  stripped from the path
  *   http://triton:8000/v2/models/progress_net?output=progress      KServe v2 / Triton (needs `encode` in options)
+ *   http://triton:8000/v2/models/progress_net?output=progress&binary=true   the same, tensors as raw bytes
  *
- * Query parameters: adapter, model, version, output, camera, cameras and fuse (comma-separated), timeoutMs,
+ * Query parameters: adapter, model, version, output, binary, camera, cameras and fuse (comma-separated), timeoutMs,
  * retries, backoffMs, maxBackoffMs, concurrency, maxTokens, temperature, maxBatch. Options given in code win over
  * the URL's. API keys go in options (`apiKey`), never in URLs that end up in logs. Without a model name, the chat
  * server's `GET /v1/models` is asked, and its model is used when it serves exactly one.
@@ -52,6 +53,8 @@ export interface CreateHttpProgressModelOptions extends Omit<HttpClientOptions, 
   /** KServe: a request encoded at load to check the inputs against the metadata. */
   probe?: ProgressRequest;
   tolerance?: number;
+  /** KServe: tensors as raw bytes (the binary tensor data extension) instead of JSON numbers. */
+  binary?: boolean;
 }
 
 const QUERY_KEYS = [
@@ -59,6 +62,7 @@ const QUERY_KEYS = [
   'model',
   'version',
   'output',
+  'binary',
   'camera',
   'cameras',
   'fuse',
@@ -96,7 +100,12 @@ function queryOptions(params: URLSearchParams): CreateHttpProgressModelOptions {
     }
     const k = key as QueryKey;
     if (NUMERIC_KEYS.has(k)) out[k] = value.trim() === '' ? NaN : Number(value);
-    else if (k === 'cameras' || k === 'fuse')
+    else if (k === 'binary') {
+      if (value !== 'true' && value !== 'false') {
+        throw new InvalidArgument('url', `binary must be true or false, got "${value}"`);
+      }
+      out[k] = value === 'true';
+    } else if (k === 'cameras' || k === 'fuse')
       out[k] = value
         .split(',')
         .map((s) => s.trim())
@@ -175,6 +184,7 @@ export async function createHttpProgressModel(
         maxBatch: o.maxBatch,
         tolerance: o.tolerance,
         id: o.id,
+        binary: o.binary,
       }) as Parameters<typeof KServeProgressModel.create>[0],
     );
   }

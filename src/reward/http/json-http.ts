@@ -19,9 +19,20 @@ export interface JsonRequestOptions {
   retries?: number;
 }
 
-type Attempt =
-  | { ok: true; value: unknown }
-  | { ok: false; error: RemoteModelError; retryable: boolean; retryAfterMs?: number };
+/** A body sent as is with its own headers (content type and any protocol headers). */
+export interface RawBody {
+  bytes: Uint8Array;
+  headers: Record<string, string>;
+}
+
+/** An answer's headers and bytes, for protocols whose bodies are not plain JSON. */
+export interface RawAnswer {
+  headers: Headers;
+  bytes: Buffer;
+}
+
+type Attempt<T = unknown> =
+  { ok: true; value: T } | { ok: false; error: RemoteModelError; retryable: boolean; retryAfterMs?: number };
 
 /** How much of a bad body goes into an error message. */
 const SNIPPET_CHARS = 300;
@@ -87,11 +98,45 @@ export class JsonHttpClient {
     body?: unknown,
     options: JsonRequestOptions = {},
   ): Promise<unknown> {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const payload: RawBody | undefined =
+      body === undefined
+        ? undefined
+        : { bytes: Buffer.from(JSON.stringify(body)), headers: { 'content-type': 'application/json' } };
+    return this.send(method, path, payload, { accept: 'application/json' }, parseJson, options);
+  }
+
+  /**
+   * Sends `body` with its headers and resolves with the answer's headers and bytes, for the caller to decode;
+   * timeouts, retries, the size cap and HTTP errors are handled as for `request`.
+   */
+  async requestRaw(
+    method: 'GET' | 'POST',
+    path: string,
+    body: RawBody,
+    options: JsonRequestOptions = {},
+  ): Promise<RawAnswer> {
+    return this.send(
+      method,
+      path,
+      body,
+      {},
+      (bytes, headers) => ({ ok: true, value: { headers, bytes } }),
+      options,
+    );
+  }
+
+  private async send<T>(
+    method: 'GET' | 'POST',
+    path: string,
+    payload: RawBody | undefined,
+    headers: Record<string, string>,
+    decode: Decode<T>,
+    options: JsonRequestOptions,
+  ): Promise<T> {
     const retries = options.retries ?? this.options.retries;
     for (let attempt = 0; ; attempt++) {
       if (this.closed) throw new RemoteModelError('closed', `${method} ${path}: the client is closed`);
-      const outcome = await this.limiter.run(() => this.attempt(method, path, payload));
+      const outcome = await this.limiter.run(() => this.attempt(method, path, payload, headers, decode));
       if (outcome.ok) return outcome.value;
       if (!outcome.retryable || attempt >= retries) throw outcome.error;
       const { backoffMs, maxBackoffMs, random } = this.options;
@@ -121,7 +166,13 @@ export class JsonHttpClient {
     });
   }
 
-  private async attempt(method: string, path: string, payload: string | undefined): Promise<Attempt> {
+  private async attempt<T>(
+    method: string,
+    path: string,
+    payload: RawBody | undefined,
+    accept: Record<string, string>,
+    decode: Decode<T>,
+  ): Promise<Attempt<T>> {
     const { baseUrl, timeoutMs, apiKey, maxResponseBytes } = this.options;
     const url = `${baseUrl}${path}`;
     const what = `${method} ${url}`;
@@ -141,13 +192,12 @@ export class JsonHttpClient {
     }, timeoutMs);
     const onClose = (): void => abort.abort();
     this.closing.signal.addEventListener('abort', onClose);
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (payload !== undefined) headers['content-type'] = 'application/json';
+    const headers: Record<string, string> = { ...accept, ...payload?.headers };
     if (apiKey !== undefined) headers.authorization = `Bearer ${apiKey}`;
     try {
-      const res = await fetch(url, { method, headers, body: payload, signal: abort.signal });
-      const text = await readBody(res, maxResponseBytes);
-      if (text === undefined) {
+      const res = await fetch(url, { method, headers, body: payload?.bytes, signal: abort.signal });
+      const bytes = await readBody(res, maxResponseBytes);
+      if (bytes === undefined) {
         return {
           ok: false,
           retryable: false,
@@ -159,7 +209,8 @@ export class JsonHttpClient {
       }
       if (!res.ok) {
         const status = res.status;
-        const error = new RemoteModelError('http', `${what}: HTTP ${status}: ${errorDetail(text)}`, {
+        const detail = errorDetail(bytes.toString('utf8'));
+        const error = new RemoteModelError('http', `${what}: HTTP ${status}: ${detail}`, {
           httpStatus: status,
         });
         const retryable = status === 429 || status >= 500;
@@ -168,16 +219,7 @@ export class JsonHttpClient {
           ? { ok: false, retryable, error }
           : { ok: false, retryable, error, retryAfterMs: after };
       }
-      if (text.trim() === '') return { ok: true, value: undefined };
-      try {
-        return { ok: true, value: JSON.parse(text) };
-      } catch {
-        return {
-          ok: false,
-          retryable: false,
-          error: new RemoteModelError('bad_response', `${what}: answer is not JSON: ${snippet(text)}`),
-        };
-      }
+      return decode(bytes, res.headers, what);
     } catch (err) {
       if (timedOut) {
         return {
@@ -205,14 +247,31 @@ export class JsonHttpClient {
   }
 }
 
-/** The body as text, or undefined when it exceeds `maxBytes` (the rest is not read). */
-async function readBody(res: Response, maxBytes: number): Promise<string | undefined> {
+/** Turns a successful answer into the caller's value, or a failure that is not retried. */
+type Decode<T> = (bytes: Buffer, headers: Headers, what: string) => Attempt<T>;
+
+function parseJson(bytes: Buffer, _headers: Headers, what: string): Attempt {
+  const text = bytes.toString('utf8');
+  if (text.trim() === '') return { ok: true, value: undefined };
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch {
+    return {
+      ok: false,
+      retryable: false,
+      error: new RemoteModelError('bad_response', `${what}: answer is not JSON: ${snippet(text)}`),
+    };
+  }
+}
+
+/** The body, or undefined when it exceeds `maxBytes` (the rest is not read). */
+async function readBody(res: Response, maxBytes: number): Promise<Buffer | undefined> {
   const declared = Number(res.headers.get('content-length'));
   if (Number.isFinite(declared) && declared > maxBytes) {
     await res.body?.cancel();
     return undefined;
   }
-  if (!res.body) return '';
+  if (!res.body) return Buffer.alloc(0);
   const reader = res.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -226,5 +285,5 @@ async function readBody(res: Response, maxBytes: number): Promise<string | undef
     }
     chunks.push(value);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }

@@ -31,6 +31,8 @@ export interface KServeProgressModelOptions {
   tolerance?: number;
   /** The model id in answers; default `kserve:<model>[@version]`. */
   id?: string;
+  /** Tensors as raw bytes instead of JSON numbers (KServeInferOptions.binary). */
+  binary?: boolean;
 }
 
 function mismatch(message: string): RemoteModelError {
@@ -140,11 +142,11 @@ export class KServeProgressModel implements ProgressModel {
     let outputs;
     try {
       outputs = (
-        await client.infer(
-          model,
-          inputs,
-          version === undefined ? { outputs: [output] } : { outputs: [output], version },
-        )
+        await client.infer(model, inputs, {
+          outputs: [output],
+          ...(version === undefined ? {} : { version }),
+          ...(this.options.binary ? { binary: true } : {}),
+        })
       ).outputs;
     } catch (err) {
       const timeout = err instanceof RemoteModelError && err.kind === 'timeout';

@@ -5,10 +5,12 @@
  *   GET  /v2/models/{name}[/versions/{v}]         metadata: inputs and outputs with name, datatype, shape (-1: any)
  *   POST /v2/models/{name}[/versions/{v}]/infer   {inputs: [{name, shape, datatype, data}], outputs: [{name}]}
  *
- * `data` travels flattened row-major. The same timeout, retry and concurrency options as the chat client.
+ * `data` travels flattened row-major, as JSON or, with `binary`, as raw bytes after the JSON header (the binary
+ * tensor data extension: kserve-binary.ts). The same timeout, retry and concurrency options as the chat client.
  */
 import { RemoteModelError } from '../../sim/errors.ts';
 import { JsonHttpClient } from './json-http.ts';
+import { encodeTensor, HEADER_LENGTH, splitBinaryAnswer } from './kserve-binary.ts';
 import type { HttpClientOptions } from './options.ts';
 
 export type KServeDatatype =
@@ -70,6 +72,11 @@ export interface KServeInferOptions {
   outputs?: string[];
   /** Request id echoed by the server. */
   id?: string;
+  /**
+   * Send inputs as raw bytes and ask for outputs the same way (Triton and KServe's binary tensor data
+   * extension). An answer the server sends as plain JSON is read as well.
+   */
+  binary?: boolean;
 }
 
 function modelPath(name: string, version?: string): string {
@@ -142,17 +149,20 @@ export class KServeClient {
   ): Promise<KServeInferResponse> {
     const path = `${modelPath(name, options.version)}/infer`;
     const where = `POST ${this.baseUrl}${path}`;
-    const body: Record<string, unknown> = {
-      inputs: inputs.map((t) => ({
-        name: t.name,
-        shape: t.shape,
-        datatype: t.datatype,
-        data: Array.from(t.data),
-      })),
-    };
-    if (options.outputs) body.outputs = options.outputs.map((n) => ({ name: n }));
-    if (options.id !== undefined) body.id = options.id;
-    const r = (await this.http.request('POST', path, body)) as Record<string, unknown> | undefined;
+    const r = (
+      options.binary
+        ? await this.inferBinary(path, where, inputs, options)
+        : await this.http.request('POST', path, {
+            inputs: inputs.map((t) => ({
+              name: t.name,
+              shape: t.shape,
+              datatype: t.datatype,
+              data: Array.from(t.data),
+            })),
+            ...(options.outputs ? { outputs: options.outputs.map((n) => ({ name: n })) } : {}),
+            ...(options.id !== undefined ? { id: options.id } : {}),
+          })
+    ) as Record<string, unknown> | undefined;
     if (!r || typeof r !== 'object' || !Array.isArray(r.outputs)) {
       throw new RemoteModelError('bad_response', `${where}: answer has no outputs array`);
     }
@@ -171,6 +181,42 @@ export class KServeClient {
     if (typeof r.model_version === 'string') res.modelVersion = r.model_version;
     if (typeof r.id === 'string') res.id = r.id;
     return res;
+  }
+
+  private async inferBinary(
+    path: string,
+    where: string,
+    inputs: readonly KServeTensor[],
+    options: KServeInferOptions,
+  ): Promise<unknown> {
+    const raw = inputs.map(encodeTensor);
+    const header: Record<string, unknown> = {
+      inputs: inputs.map((t, i) => ({
+        name: t.name,
+        shape: t.shape,
+        datatype: t.datatype,
+        parameters: { binary_data_size: raw[i]!.length },
+      })),
+      ...(options.outputs
+        ? { outputs: options.outputs.map((n) => ({ name: n, parameters: { binary_data: true } })) }
+        : { parameters: { binary_data_output: true } }),
+      ...(options.id !== undefined ? { id: options.id } : {}),
+    };
+    const head = Buffer.from(JSON.stringify(header));
+    const answer = await this.http.requestRaw('POST', path, {
+      bytes: Buffer.concat([head, ...raw]),
+      headers: {
+        'content-type': 'application/octet-stream',
+        [HEADER_LENGTH]: String(head.length),
+      },
+    });
+    const declared = answer.headers.get(HEADER_LENGTH);
+    if (declared !== null) return splitBinaryAnswer(answer.bytes, Number(declared), where);
+    try {
+      return JSON.parse(answer.bytes.toString('utf8')) as unknown;
+    } catch {
+      throw new RemoteModelError('bad_response', `${where}: answer is neither JSON nor binary tensor data`);
+    }
   }
 
   /** Aborts requests in flight; later calls reject with kind `closed`. */
