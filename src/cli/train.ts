@@ -152,6 +152,7 @@ export async function cmdTrain(args: string[], cli: TrainCliHooks = {}): Promise
   const t0 = performance.now();
   const tty = Boolean(process.stderr.isTTY);
   let lastLine = 0;
+  let lastEval = '';
   const hooks: TrainHooks = {
     ...cli.extra,
     shouldStop: () => stop.requested() || (cli.extra?.shouldStop?.() ?? false),
@@ -170,6 +171,11 @@ export async function cmdTrain(args: string[], cli: TrainCliHooks = {}): Promise
       }
       await cli.extra?.onUpdate?.(m, learner);
       if (!log) return;
+      // The latest evaluation stays on every line, so a terminal's redrawn line never keeps a stale tail.
+      if (m.eval) {
+        const best = m.eval.best ? ' (best)' : '';
+        lastEval = `  eval ${(100 * m.eval.success_rate).toFixed(0)}%${best}`;
+      }
       const elapsed = (performance.now() - t0) / 1000;
       const frac = Math.min(1, m.step / totalSteps);
       const rate = (m.step - (resume?.counters.step ?? 0)) / elapsed;
@@ -177,7 +183,7 @@ export async function cmdTrain(args: string[], cli: TrainCliHooks = {}): Promise
       const line =
         `${m.step}/${totalSteps} steps ${rate.toFixed(0)}/s  success ${(100 * m.success_rate).toFixed(0)}%  ` +
         `return ${m.return_mean.toFixed(2)}  phi ${m.phi.mean.toFixed(2)}  eta ${formatDuration(eta)}` +
-        (m.eval ? `  eval ${(100 * m.eval.success_rate).toFixed(0)}%${m.eval.best ? ' (best)' : ''}` : '');
+        lastEval;
       if (tty) {
         const width = 20;
         const bar = '#'.repeat(Math.round(frac * width)).padEnd(width, '-');
