@@ -8,24 +8,42 @@
  * raw it is one byte.
  */
 import { InvalidArgument, RemoteModelError } from '../../sim/errors.ts';
-import type { KServeDatatype, KServeOutputTensor, KServeTensor } from './kserve.ts';
+import type { KServeOutputTensor, KServeTensor } from './kserve.ts';
 
 export const HEADER_LENGTH = 'inference-header-content-length';
 
-/** Bytes per element of the fixed-size datatypes. */
-const WIDTH: Record<string, number> = {
-  BOOL: 1,
-  UINT8: 1,
-  INT8: 1,
-  UINT16: 2,
-  INT16: 2,
-  FP16: 2,
-  UINT32: 4,
-  INT32: 4,
-  FP32: 4,
-  UINT64: 8,
-  INT64: 8,
-  FP64: 8,
+/** Element width and little-endian reader and writer of each fixed-size datatype. */
+interface ElementCodec {
+  width: number;
+  write(out: Buffer, v: number, at: number): void;
+  read(bytes: Buffer, at: number): number | boolean;
+}
+
+const CODECS: Record<string, ElementCodec> = {
+  BOOL: { width: 1, write: (o, v, at) => void (o[at] = v ? 1 : 0), read: (b, at) => b[at] !== 0 },
+  UINT8: { width: 1, write: (o, v, at) => void o.writeUInt8(v, at), read: (b, at) => b.readUInt8(at) },
+  INT8: { width: 1, write: (o, v, at) => void o.writeInt8(v, at), read: (b, at) => b.readInt8(at) },
+  UINT16: { width: 2, write: (o, v, at) => void o.writeUInt16LE(v, at), read: (b, at) => b.readUInt16LE(at) },
+  INT16: { width: 2, write: (o, v, at) => void o.writeInt16LE(v, at), read: (b, at) => b.readInt16LE(at) },
+  FP16: {
+    width: 2,
+    write: (o, v, at) => void o.writeUInt16LE(toHalf(v), at),
+    read: (b, at) => fromHalf(b.readUInt16LE(at)),
+  },
+  UINT32: { width: 4, write: (o, v, at) => void o.writeUInt32LE(v, at), read: (b, at) => b.readUInt32LE(at) },
+  INT32: { width: 4, write: (o, v, at) => void o.writeInt32LE(v, at), read: (b, at) => b.readInt32LE(at) },
+  FP32: { width: 4, write: (o, v, at) => void o.writeFloatLE(v, at), read: (b, at) => b.readFloatLE(at) },
+  UINT64: {
+    width: 8,
+    write: (o, v, at) => void o.writeBigUInt64LE(BigInt(v), at),
+    read: (b, at) => Number(b.readBigUInt64LE(at)),
+  },
+  INT64: {
+    width: 8,
+    write: (o, v, at) => void o.writeBigInt64LE(BigInt(v), at),
+    read: (b, at) => Number(b.readBigInt64LE(at)),
+  },
+  FP64: { width: 8, write: (o, v, at) => void o.writeDoubleLE(v, at), read: (b, at) => b.readDoubleLE(at) },
 };
 
 /** The integer range of each integer datatype, for the check that keeps a value from wrapping silently. */
@@ -54,9 +72,9 @@ export function encodeTensor(t: KServeTensor): Uint8Array {
     }
     return out;
   }
-  const width = WIDTH[t.datatype];
-  if (width === undefined) throw new InvalidArgument(`input "${t.name}"`, `unknown datatype ${t.datatype}`);
-  const out = Buffer.alloc(n * width);
+  const codec = CODECS[t.datatype];
+  if (codec === undefined) throw new InvalidArgument(`input "${t.name}"`, `unknown datatype ${t.datatype}`);
+  const out = Buffer.alloc(n * codec.width);
   const range = INT_RANGE[t.datatype];
   for (let i = 0; i < n; i++) {
     const raw = t.data[i];
@@ -67,45 +85,7 @@ export function encodeTensor(t: KServeTensor): Uint8Array {
         `value ${i} is ${String(raw)}, not an integer in [${range[0]}, ${range[1]}] (${t.datatype})`,
       );
     }
-    const at = i * width;
-    switch (t.datatype as KServeDatatype) {
-      case 'BOOL':
-        out[at] = v ? 1 : 0;
-        break;
-      case 'UINT8':
-        out.writeUInt8(v, at);
-        break;
-      case 'INT8':
-        out.writeInt8(v, at);
-        break;
-      case 'UINT16':
-        out.writeUInt16LE(v, at);
-        break;
-      case 'INT16':
-        out.writeInt16LE(v, at);
-        break;
-      case 'UINT32':
-        out.writeUInt32LE(v, at);
-        break;
-      case 'INT32':
-        out.writeInt32LE(v, at);
-        break;
-      case 'UINT64':
-        out.writeBigUInt64LE(BigInt(v), at);
-        break;
-      case 'INT64':
-        out.writeBigInt64LE(BigInt(v), at);
-        break;
-      case 'FP16':
-        out.writeUInt16LE(toHalf(v), at);
-        break;
-      case 'FP32':
-        out.writeFloatLE(v, at);
-        break;
-      case 'FP64':
-        out.writeDoubleLE(v, at);
-        break;
-    }
+    codec.write(out, v, i * codec.width);
   }
   return out;
 }
@@ -132,9 +112,10 @@ export function decodeTensor(
     }
     return out;
   }
-  const width = WIDTH[datatype];
-  if (width === undefined)
+  const codec = CODECS[datatype];
+  if (codec === undefined)
     throw new RemoteModelError('bad_response', `${where}: unknown datatype ${datatype}`);
+  const width = codec.width;
   if (bytes.length !== count * width) {
     throw new RemoteModelError(
       'bad_response',
@@ -142,47 +123,7 @@ export function decodeTensor(
     );
   }
   const out = new Array<number | boolean>(count);
-  for (let i = 0; i < count; i++) {
-    const at = i * width;
-    switch (datatype as KServeDatatype) {
-      case 'BOOL':
-        out[i] = bytes[at] !== 0;
-        break;
-      case 'UINT8':
-        out[i] = bytes.readUInt8(at);
-        break;
-      case 'INT8':
-        out[i] = bytes.readInt8(at);
-        break;
-      case 'UINT16':
-        out[i] = bytes.readUInt16LE(at);
-        break;
-      case 'INT16':
-        out[i] = bytes.readInt16LE(at);
-        break;
-      case 'UINT32':
-        out[i] = bytes.readUInt32LE(at);
-        break;
-      case 'INT32':
-        out[i] = bytes.readInt32LE(at);
-        break;
-      case 'UINT64':
-        out[i] = Number(bytes.readBigUInt64LE(at));
-        break;
-      case 'INT64':
-        out[i] = Number(bytes.readBigInt64LE(at));
-        break;
-      case 'FP16':
-        out[i] = fromHalf(bytes.readUInt16LE(at));
-        break;
-      case 'FP32':
-        out[i] = bytes.readFloatLE(at);
-        break;
-      case 'FP64':
-        out[i] = bytes.readDoubleLE(at);
-        break;
-    }
-  }
+  for (let i = 0; i < count; i++) out[i] = codec.read(bytes, i * width);
   return out;
 }
 
