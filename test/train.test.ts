@@ -40,6 +40,19 @@ function trainingFigures(m: UpdateMetrics): Omit<UpdateMetrics, 'timings' | 'eva
   return rest;
 }
 
+/** The stderr of `pbridge train` with `flags` into run directory `run`, which is expected to fail. */
+function refusal(flags: string[], run: string): string {
+  try {
+    execFileSync('node', ['bin/pbridge.js', 'train', ...flags, '--run-dir', run, '--no-serve'], {
+      encoding: 'utf8',
+      stdio: 'pipe',
+    });
+  } catch (e) {
+    return String((e as { stderr: string }).stderr);
+  }
+  return '';
+}
+
 const cueConfig = defaultTrainConfig({
   env: CUE,
   reward: 'sparse',
@@ -177,16 +190,7 @@ describe('evaluation during training', () => {
     ];
     for (const [flags, message] of cases) {
       const run = join(dir, `bad-eval-${flags[0]!.replace(/[^a-z]/g, '')}`);
-      let stderr = '';
-      try {
-        execFileSync('node', ['bin/pbridge.js', 'train', ...flags, '--run-dir', run, '--no-serve'], {
-          encoding: 'utf8',
-          stdio: 'pipe',
-        });
-      } catch (e) {
-        stderr = String((e as { stderr: string }).stderr);
-      }
-      expect(stderr).toMatch(message);
+      expect(refusal(flags, run)).toMatch(message);
       expect(existsSync(run)).toBe(false);
     }
   });
@@ -322,16 +326,7 @@ describe('training loop', () => {
     ];
     for (const [ppo, message] of cases) {
       const run = join(dir, `bad-${ppo.replace(/[^a-z]/gi, '')}`);
-      let stderr = '';
-      try {
-        execFileSync('node', ['bin/pbridge.js', 'train', '--ppo', ppo, '--run-dir', run, '--no-serve'], {
-          encoding: 'utf8',
-          stdio: 'pipe',
-        });
-      } catch (e) {
-        stderr = String((e as { stderr: string }).stderr);
-      }
-      expect(stderr).toMatch(message);
+      expect(refusal(['--ppo', ppo], run)).toMatch(message);
       expect(existsSync(run)).toBe(false);
     }
   });
