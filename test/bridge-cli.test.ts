@@ -1,5 +1,10 @@
 /** The bridge commands as users run them: real child processes, real sockets. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BridgeClient, RemotePublisher } from '../src/bridge/client.ts';
 
@@ -76,5 +81,43 @@ describe('bridge commands', () => {
     expect((await v.next('scene')).name).toBe('relay');
     pub.episode({ env: 0, episode: 0, return: 1, length: 10, success: true });
     expect(await v.next('episode')).toMatchObject({ success: true, length: 10 });
+  });
+
+  it('a port already in use is refused naming --port, and train leaves no run directory behind', async () => {
+    const taken: Server = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const port = (taken.address() as AddressInfo).port;
+    const tmp = mkdtempSync(join(tmpdir(), 'pbridge-port-'));
+    const stderrOf = (args: string[]): Promise<{ code: number | null; stderr: string }> =>
+      new Promise((resolve) => {
+        const child = execFile(process.execPath, ['bin/pbridge.js', ...args], (_err, _out, stderr) =>
+          resolve({ code: child.exitCode, stderr }),
+        );
+      });
+    try {
+      const run = join(tmp, 'run');
+      const train = await stderrOf([
+        'train',
+        '--env',
+        'reach',
+        '--reward',
+        'sparse',
+        '--steps',
+        '64',
+        '--port',
+        `${port}`,
+        '--run-dir',
+        run,
+      ]);
+      expect(train.code).not.toBe(0);
+      expect(train.stderr).toMatch(new RegExp(`--port: 127\\.0\\.0\\.1:${port} is already in use`));
+      expect(existsSync(run)).toBe(false);
+      const serve = await stderrOf(['serve', '--port', `${port}`]);
+      expect(serve.code).not.toBe(0);
+      expect(serve.stderr).toMatch(/--port: .* is already in use .* --port 0 for any free one/);
+    } finally {
+      taken.close();
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });

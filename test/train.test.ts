@@ -194,6 +194,14 @@ describe('evaluation during training', () => {
       expect(existsSync(run)).toBe(false);
     }
   });
+
+  it('refuses --resume of a directory without a checkpoint, and does not create it', () => {
+    const missing = join(dir, 'never-trained');
+    expect(refusal(['--resume', missing], join(dir, 'unused'))).toMatch(
+      /--resume: .*never-trained has no checkpoint/,
+    );
+    expect(existsSync(missing)).toBe(false);
+  });
 });
 
 describe('training loop', () => {

@@ -65,6 +65,8 @@ export async function startBridge(
     staticDir,
     ...(o.rig ? { rig: o.rig } : {}),
     log: process.env.PBRIDGE_DEBUG ? (line) => console.error(`bridge: ${line}`) : undefined,
+  }).catch((err: unknown) => {
+    throw listenRefused(err, o) ?? err;
   });
   print(`viewer: ${server.viewerUrl()}`);
   print(`bridge: ${server.wsUrl} (subprotocol progress-bridge.v1, ${o.rateHz} Hz)`);
@@ -72,6 +74,25 @@ export async function startBridge(
     print(`token:  ${server.token} (publishers need it; set PBRIDGE_TOKEN to choose your own)`);
   }
   return server;
+}
+
+/** The socket errors a user causes by the address they chose, as errors naming the flag to change. */
+function listenRefused(err: unknown, o: BridgeCliOptions): InvalidArgument | undefined {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  const at = `${o.host}:${o.port}`;
+  if (code === 'EADDRINUSE') {
+    return new InvalidArgument(
+      '--port',
+      `${at} is already in use (another pbridge train, serve or view?); choose another port, or --port 0 for any free one`,
+    );
+  }
+  if (code === 'EACCES') {
+    return new InvalidArgument('--port', `not allowed to listen on ${at}; ports below 1024 need privileges`);
+  }
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') {
+    return new InvalidArgument('--host', `${o.host} is not an address of this machine`);
+  }
+  return undefined;
 }
 
 /** Resolves on Ctrl-C or SIGTERM. */

@@ -162,7 +162,6 @@ export async function cmdTrainRig(args: string[], cli: TrainRigCliHooks = {}): P
   }
   // Checked (and the learner's shape fixed) before anything is written or listened on.
   const trainer = new RigTrainer(config, resume);
-  if (!resume) await dir.writeJson(dir.configPath, config);
 
   const log = values.json ? undefined : (cli.log ?? ((line: string) => process.stderr.write(line)));
   const print = (line: string): void => (values.json ? console.error(line) : console.log(line));
@@ -180,6 +179,8 @@ export async function cmdTrainRig(args: string[], cli: TrainRigCliHooks = {}): P
     { policy: trainer, observer: trainer },
   );
   const bridge = await startBridge({ ...bridgeOptions(values), rig: rigOptions }, print);
+  // Written once the port is bound, so a port in use leaves no run directory behind.
+  if (!resume) await dir.writeJson(dir.configPath, config);
   const envIds = config.rigs.map((_, i) => i);
   const envOf = new Map(config.rigs.map((r, i) => [r, i]));
   if (config.env) {

@@ -144,7 +144,6 @@ export async function cmdTrain(args: string[], cli: TrainCliHooks = {}): Promise
     checkPpoConfig(config.ppo);
     const name = `${config.env.replace(/[^a-z0-9-]/gi, '_')}-${config.reward.replace(/[^a-z0-9-]/gi, '_')}-s${config.seed}`;
     dir = RunDir.fresh(name, values['run-dir']);
-    await dir.writeJson(dir.configPath, config);
   }
   const log = values.json ? undefined : (cli.log ?? ((line: string) => process.stderr.write(line)));
   const stop = stopOnSigint(log);
@@ -199,40 +198,42 @@ export async function cmdTrain(args: string[], cli: TrainCliHooks = {}): Promise
     },
   };
   let bridge: BridgeServer | undefined;
-  if (!values['no-serve']) {
-    // With --json, stdout carries only the summary: the viewer address goes to stderr.
-    bridge = await startBridge(bridgeOptions(values), values.json ? (l) => console.error(l) : undefined);
-    const shown = Math.min(config.numEnvs, intOption('show-envs', values['show-envs'], 4, 1, 64));
-    const sceneEnv = await makeEnv(await resolveTask(config.env));
-    const choice = parseRewardChoice(config.reward, config.model);
-    bridge.hub.setScene(
-      sceneFromModel(sceneEnv.mj, sceneEnv.model, {
-        name: `${config.env} (${config.reward})`,
-        instruction: sceneEnv.task.instruction,
-        envIds: Array.from({ length: shown }, (_, i) => i),
-      }),
-    );
-    const dt = sceneEnv.frameSkip * sceneEnv.model.opt.timestep;
-    sceneEnv.close();
-    const gamma = { ...DEFAULT_TRAIN_PPO, ...config.ppo }.gamma ?? 0.99;
-    // The cameras and size the model is fed are known once it is open; thumbnails use whatever the envs render.
-    let live: LiveView | undefined;
-    const makeLive = (venv: VectorEnv): LiveView => {
-      const spec = venv.imageObs;
-      live ??= new LiveView(bridge!.hub, shown, gamma, spec?.cameras ?? [], spec?.size ?? 0, dt);
-      return live;
-    };
-    hooks.poseEnvs = shown;
-    hooks.onReset = (venv, episodeOf, images) => makeLive(venv).reset(venv, episodeOf, images);
-    hooks.onStep = (venv, res, total, episodeOf) => makeLive(venv).step(venv, res, total, episodeOf);
-    if (choice.model) hooks.onAnswer = (env, episode, state, phi) => live?.answer(env, episode, state, phi);
-    const onUpdate = hooks.onUpdate!;
-    hooks.onUpdate = async (m, learner) => {
-      live?.update(m);
-      await onUpdate(m, learner);
-    };
-  }
   try {
+    if (!values['no-serve']) {
+      // With --json, stdout carries only the summary: the viewer address goes to stderr.
+      bridge = await startBridge(bridgeOptions(values), values.json ? (l) => console.error(l) : undefined);
+      const shown = Math.min(config.numEnvs, intOption('show-envs', values['show-envs'], 4, 1, 64));
+      const sceneEnv = await makeEnv(await resolveTask(config.env));
+      const choice = parseRewardChoice(config.reward, config.model);
+      bridge.hub.setScene(
+        sceneFromModel(sceneEnv.mj, sceneEnv.model, {
+          name: `${config.env} (${config.reward})`,
+          instruction: sceneEnv.task.instruction,
+          envIds: Array.from({ length: shown }, (_, i) => i),
+        }),
+      );
+      const dt = sceneEnv.frameSkip * sceneEnv.model.opt.timestep;
+      sceneEnv.close();
+      const gamma = { ...DEFAULT_TRAIN_PPO, ...config.ppo }.gamma ?? 0.99;
+      // The cameras and size the model is fed are known once it is open; thumbnails use whatever the envs render.
+      let live: LiveView | undefined;
+      const makeLive = (venv: VectorEnv): LiveView => {
+        const spec = venv.imageObs;
+        live ??= new LiveView(bridge!.hub, shown, gamma, spec?.cameras ?? [], spec?.size ?? 0, dt);
+        return live;
+      };
+      hooks.poseEnvs = shown;
+      hooks.onReset = (venv, episodeOf, images) => makeLive(venv).reset(venv, episodeOf, images);
+      hooks.onStep = (venv, res, total, episodeOf) => makeLive(venv).step(venv, res, total, episodeOf);
+      if (choice.model) hooks.onAnswer = (env, episode, state, phi) => live?.answer(env, episode, state, phi);
+      const onUpdate = hooks.onUpdate!;
+      hooks.onUpdate = async (m, learner) => {
+        live?.update(m);
+        await onUpdate(m, learner);
+      };
+    }
+    // Written once the viewer's port is bound, so a port in use leaves no run directory behind.
+    if (!resume) await dir.writeJson(dir.configPath, config);
     const result = await train(config, hooks, resume);
     if (tty && log) log('\n');
     await exportLearnerPolicy(result.learner, dir.policyPath, {

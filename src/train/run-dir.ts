@@ -21,9 +21,8 @@ import { atomicWriteFile } from '../util/atomic-write.ts';
 import { InvalidArgument } from '../sim/errors.ts';
 
 export class RunDir {
-  constructor(readonly path: string) {
-    mkdirSync(path, { recursive: true });
-  }
+  /** Nothing is created until the first write, so a run refused before it starts leaves no directory. */
+  constructor(readonly path: string) {}
 
   /**
    * The directory of a new run: `chosen` (`--run-dir`) if given, else `runs/<name>`, numbered so an unnamed
@@ -68,6 +67,7 @@ export class RunDir {
   }
 
   async writeJson(path: string, value: unknown): Promise<void> {
+    mkdirSync(this.path, { recursive: true });
     await atomicWriteFile(path, JSON.stringify(value, null, 2) + '\n');
   }
 
