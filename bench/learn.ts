@@ -185,6 +185,51 @@ function saveRun(r: RunResult, budget: number, load: number): void {
   writeFileSync(SAVED, JSON.stringify(runs, null, 1) + '\n');
 }
 
+/**
+ * One line per task, reward and settings run on more than one seed: single seeds of the same learner differ by a
+ * factor of two (the oracle's included), so a comparison of rewards is a comparison of these lines.
+ */
+function seedSummary(results: SavedRun[]): string[] {
+  const groups = new Map<string, SavedRun[]>();
+  for (const r of results) {
+    const key = `${r.task}\u0000${r.reward}\u0000${r.variant ?? ''}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  const kilo = (n: number): string => `${Math.round(n / 1000)}k`;
+  const lines = [...groups.values()]
+    .filter((g) => g.length > 1)
+    .sort((a, b) => a[0]!.task.localeCompare(b[0]!.task))
+    .map((g) => {
+      const runs = [...g].sort((a, b) => a.seed - b.seed);
+      const passed = runs.filter((r) => r.stepsTo90 !== null).length;
+      // A seed that did not pass counts as beyond its budget, so a median never hides the seeds that failed.
+      const steps = runs.map((r) => r.stepsTo90 ?? Infinity).sort((a, b) => a - b);
+      const mid = steps.length / 2;
+      const m = steps.length % 2 ? steps[Math.floor(mid)]! : (steps[mid - 1]! + steps[mid]!) / 2;
+      const median = Number.isFinite(m) ? kilo(m) : `> ${kilo(Math.min(...runs.map((r) => r.budget)))}`;
+      const budgets = [...new Set(runs.map((r) => kilo(r.budget)))].join(', ');
+      const perSeed = runs
+        .map(
+          (r) =>
+            `s${r.seed} ${r.stepsTo90 !== null ? kilo(r.stepsTo90) : `${(100 * r.bestSuccess).toFixed(0)}%`}`,
+        )
+        .join(', ');
+      const r0 = runs[0]!;
+      return `| ${r0.task} | ${r0.reward}${r0.variant ? ` (${r0.variant})` : ''} | ${budgets} | ${passed} of ${runs.length} | ${median} | ${perSeed} |`;
+    });
+  if (!lines.length) return [];
+  return [
+    'Over seeds: every task, reward and settings run on more than one seed. "by seed" gives the env steps to 90% success, or the best success where 90% was not reached within the budget; a seed that did not pass counts as beyond its budget in the median.',
+    '',
+    '| task | reward | budget | passed 90% | median steps to 90% | by seed |',
+    '|---|---|---:|---:|---:|---|',
+    ...lines,
+    '',
+    'Every run:',
+    '',
+  ];
+}
+
 /** `t0`: when this invocation started training, or null when it only rewrites the section. */
 function report(results: SavedRun[], t0: number | null): string {
   const fmt = (n: number | null, budget: number): string =>
@@ -207,6 +252,7 @@ function report(results: SavedRun[], t0: number | null): string {
     '',
     `Written by \`npm run bench:learn -- --tasks T --rewards R --steps BUDGET --seeds S --envs N\` (bench/learn.ts), one row per run, each run's settings and raw figures kept in bench/results/learn.json (a later run of the same task, reward, seed and settings replaces its row). Settings other than the defaults (\`--ppo key=value,...\`, \`--shaping-scale\`, \`--query-stride\`) are named in brackets after the reward. Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores; the 1-minute load at each run's start is in the table. PPO defaults of \`pbridge train\` (${DEFAULT_TRAIN_PPO.numSteps} steps per env per update, ${DEFAULT_TRAIN_PPO.numMinibatches} minibatches, ${DEFAULT_TRAIN_PPO.updateEpochs} epochs), stopping early once 90% success held for 5 updates. "vs sparse" is sparse's steps to 90% over this run's, for a sparse run of the same seed and learner settings (target for shaped progress: >= 3x). "best eval" is the best success of the mean action (the exported policy) on ${defaultTrainConfig().evalEpisodes} fixed episodes, evaluated every N updates in runs made with \`--eval-every N\`.${t0 === null ? '' : ` Last section update took ${((performance.now() - t0) / 60000).toFixed(0)} min.`}`,
     '',
+    ...seedSummary(results),
     '| task | reward | seed | envs | env steps to 90% | vs sparse | best success | final success | steps run | wall s | steps/s | update share | load | best eval |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows,
