@@ -97,14 +97,7 @@ describe('bridge commands', () => {
     try {
       const run = join(tmp, 'run');
       const train = await stderrOf([
-        'train',
-        '--env',
-        'reach',
-        '--reward',
-        'sparse',
-        '--steps',
-        '64',
-        '--port',
+        ...'train --env reach --reward sparse --steps 64 --port'.split(' '),
         `${port}`,
         '--run-dir',
         run,
