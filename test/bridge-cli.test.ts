@@ -1,6 +1,6 @@
 /** The bridge commands as users run them: real child processes, real sockets. */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,7 +14,7 @@ const clients: BridgeClient[] = [];
 afterEach(async () => {
   for (const c of clients.splice(0)) c.ws.terminate();
   for (const child of children.splice(0)) {
-    if (child.exitCode !== null) continue;
+    if (child.exitCode !== null || child.signalCode !== null) continue;
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
   }
@@ -110,6 +110,72 @@ describe('bridge commands', () => {
       expect(serve.stderr).toMatch(/--port: .* is already in use .* --port 0 for any free one/);
     } finally {
       taken.close();
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it('train streams the run it is training: scene, poses, Phi with its shaped reward, episodes, metrics, thumbnails', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'pbridge-live-'));
+    const run = join(tmp, 'run');
+    try {
+      const { ws, out } = await pbridge([
+        ...'train --env reach --reward default --envs 2 --workers 1 --steps 1000000 --show-envs 2 --port 0'.split(
+          ' ',
+        ),
+        ...['--ppo', 'numSteps=32,numMinibatches=2,updateEpochs=1,gamma=0.9', '--run-dir', run],
+      ]);
+      expect(out.join('')).toMatch(/viewer: http:\/\/127\.0\.0\.1:\d+\//);
+      const v = await BridgeClient.connect(ws, { role: 'viewer' });
+      clients.push(v);
+      v.send({ type: 'subscribe', envs: [0, 1], thumbnails: true });
+      const scene = await v.next('scene', 30_000);
+      expect(scene.name).toBe('reach (default)');
+      expect(scene.envIds).toEqual([0, 1]);
+
+      // Shaped rewards follow from the stored Phi (gamma 0.9 here), checked across messages: within an
+      // episode, shaped(s) = sparse(s) + gamma * Phi(s) - Phi(s - 1).
+      const phiOf = new Map<string, number>();
+      let checked = 0;
+      while (checked < 20) {
+        const p = await v.next('progress', 30_000);
+        p.phi.forEach((phi, k) => {
+          const step = p.step + k;
+          const prev = phiOf.get(`${p.env}/${p.episode}/${step - 1}`);
+          if (prev !== undefined) {
+            expect(p.shaped[k]).toBeCloseTo(p.sparse[k]! + 0.9 * phi - prev, 6);
+            checked++;
+          }
+          phiOf.set(`${p.env}/${p.episode}/${step}`, phi);
+        });
+      }
+      const frame = await v.next('frame', 30_000);
+      expect(frame.env === 0 || frame.env === 1).toBe(true);
+      // reach episodes last at most 50 steps; the first update comes after 32 steps of each env.
+      const episode = await v.next('episode', 60_000);
+      expect(episode.length).toBeGreaterThan(0);
+      expect(episode.length).toBeLessThanOrEqual(50);
+      const metrics = await v.next('metrics', 60_000);
+      expect(metrics.step % 64).toBe(0);
+      expect(metrics.values.success_rate).toBeGreaterThanOrEqual(0);
+      const thumb = await v.next('thumbnail', 30_000);
+      expect(thumb.mime).toBe('image/png');
+      expect([...thumb.data.subarray(0, 4)]).toEqual([0x89, 0x50, 0x4e, 0x47]);
+
+      // Ctrl-C (SIGTERM here) stops after the current update and leaves a run that --resume continues.
+      const child = children.at(-1)!;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+      expect(child.exitCode).toBe(0);
+      const summary = JSON.parse(readFileSync(join(run, 'summary.json'), 'utf8')) as {
+        stopped: boolean;
+        steps: number;
+      };
+      expect(summary.stopped).toBe(true);
+      expect(summary.steps).toBeGreaterThanOrEqual(metrics.step);
+      expect(existsSync(join(run, 'checkpoint.pbck'))).toBe(true);
+      expect(existsSync(join(run, 'policy.onnx'))).toBe(true);
+    } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
   });

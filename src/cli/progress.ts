@@ -44,19 +44,28 @@ export function formatDuration(s: number): string {
 }
 
 /**
- * Ctrl-C asks a training run to stop after its current update (keeping a checkpoint); a second Ctrl-C quits at
- * once. `dispose` removes the handler when the run is over.
+ * Ctrl-C, or SIGTERM (what `kill`, `docker stop` and a cluster's preemption send), asks a training run to stop
+ * after its current update, keeping a checkpoint; a second signal quits at once. `dispose` removes the handlers
+ * when the run is over.
  */
-export function stopOnSigint(log: ((line: string) => void) | undefined): {
+export function stopOnSignal(log: ((line: string) => void) | undefined): {
   requested: () => boolean;
   dispose: () => void;
 } {
   let requested = false;
-  const onSigint = (): void => {
-    if (requested) process.exit(130);
+  const on = (signal: NodeJS.Signals): void => {
+    if (requested) process.exit(signal === 'SIGTERM' ? 143 : 130);
     requested = true;
-    log?.('\nstopping after this update (checkpoint kept); Ctrl-C again to quit at once\n');
+    const again = signal === 'SIGTERM' ? 'a second SIGTERM' : 'Ctrl-C again';
+    log?.(`\nstopping after this update (checkpoint kept); ${again} to quit at once\n`);
   };
-  process.on('SIGINT', onSigint);
-  return { requested: () => requested, dispose: () => void process.off('SIGINT', onSigint) };
+  process.on('SIGINT', on);
+  process.on('SIGTERM', on);
+  return {
+    requested: () => requested,
+    dispose: () => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+    },
+  };
 }

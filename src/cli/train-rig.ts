@@ -25,7 +25,7 @@ import {
 } from '../train/rig/trainer.ts';
 import type { TrainCounters } from '../train/trainer.ts';
 import { intOption } from './options.ts';
-import { formatDuration, stopOnSigint } from './progress.ts';
+import { formatDuration, stopOnSignal } from './progress.ts';
 import { rigServeOptions } from './rig.ts';
 import { bridgeOptions, startBridge } from './serve.ts';
 
@@ -165,7 +165,7 @@ export async function cmdTrainRig(args: string[], cli: TrainRigCliHooks = {}): P
 
   const log = values.json ? undefined : (cli.log ?? ((line: string) => process.stderr.write(line)));
   const print = (line: string): void => (values.json ? console.error(line) : console.log(line));
-  const stop = stopOnSigint(log);
+  const stop = stopOnSignal(log);
 
   const gamma = trainer.learner?.config.gamma ?? config.ppo.gamma ?? 0.99;
   const rigOptions = await rigServeOptions(

@@ -20,8 +20,8 @@ import {
 } from '../train/trainer.ts';
 import { checkPpoConfig, type PpoConfig, type PpoLearner } from '../learn/ppo.ts';
 import { intOption, numberOption, parsePpoOverrides } from './options.ts';
-import { formatDuration, stopOnSigint } from './progress.ts';
-import { bridgeOptions, startBridge } from './serve.ts';
+import { formatDuration, stopOnSignal } from './progress.ts';
+import { bridgeOptions, startBridge, type BridgeCliOptions } from './serve.ts';
 import type { BridgeServer } from '../bridge/server.ts';
 import { sceneFromModel } from '../bridge/scene-source.ts';
 import { makeEnv } from '../env/make.ts';
@@ -146,7 +146,7 @@ export async function cmdTrain(args: string[], cli: TrainCliHooks = {}): Promise
     dir = RunDir.fresh(name, values['run-dir']);
   }
   const log = values.json ? undefined : (cli.log ?? ((line: string) => process.stderr.write(line)));
-  const stop = stopOnSigint(log);
+  const stop = stopOnSignal(log);
   const totalSteps = config.steps;
   const t0 = performance.now();
   const tty = Boolean(process.stderr.isTTY);
@@ -200,37 +200,10 @@ export async function cmdTrain(args: string[], cli: TrainCliHooks = {}): Promise
   let bridge: BridgeServer | undefined;
   try {
     if (!values['no-serve']) {
-      // With --json, stdout carries only the summary: the viewer address goes to stderr.
-      bridge = await startBridge(bridgeOptions(values), values.json ? (l) => console.error(l) : undefined);
       const shown = Math.min(config.numEnvs, intOption('show-envs', values['show-envs'], 4, 1, 64));
-      const sceneEnv = await makeEnv(await resolveTask(config.env));
-      const choice = parseRewardChoice(config.reward, config.model);
-      bridge.hub.setScene(
-        sceneFromModel(sceneEnv.mj, sceneEnv.model, {
-          name: `${config.env} (${config.reward})`,
-          instruction: sceneEnv.task.instruction,
-          envIds: Array.from({ length: shown }, (_, i) => i),
-        }),
-      );
-      const dt = sceneEnv.frameSkip * sceneEnv.model.opt.timestep;
-      sceneEnv.close();
-      const gamma = { ...DEFAULT_TRAIN_PPO, ...config.ppo }.gamma ?? 0.99;
-      // The cameras and size the model is fed are known once it is open; thumbnails use whatever the envs render.
-      let live: LiveView | undefined;
-      const makeLive = (venv: VectorEnv): LiveView => {
-        const spec = venv.imageObs;
-        live ??= new LiveView(bridge!.hub, shown, gamma, spec?.cameras ?? [], spec?.size ?? 0, dt);
-        return live;
-      };
-      hooks.poseEnvs = shown;
-      hooks.onReset = (venv, episodeOf, images) => makeLive(venv).reset(venv, episodeOf, images);
-      hooks.onStep = (venv, res, total, episodeOf) => makeLive(venv).step(venv, res, total, episodeOf);
-      if (choice.model) hooks.onAnswer = (env, episode, state, phi) => live?.answer(env, episode, state, phi);
-      const onUpdate = hooks.onUpdate!;
-      hooks.onUpdate = async (m, learner) => {
-        live?.update(m);
-        await onUpdate(m, learner);
-      };
+      // With --json, stdout carries only the summary: the viewer address goes to stderr.
+      const print = values.json ? (l: string) => console.error(l) : undefined;
+      bridge = await serveLiveView(bridgeOptions(values), print, config, shown, hooks);
     }
     // Written once the viewer's port is bound, so a port in use leaves no run directory behind.
     if (!resume) await dir.writeJson(dir.configPath, config);
@@ -282,6 +255,46 @@ export async function cmdTrain(args: string[], cli: TrainCliHooks = {}): Promise
     stop.dispose();
     await bridge?.close();
   }
+}
+
+/** Starts the bridge and hooks the training loop's poses, Phi answers and metrics to its viewers. */
+async function serveLiveView(
+  options: BridgeCliOptions,
+  print: ((line: string) => void) | undefined,
+  config: TrainConfig,
+  shown: number,
+  hooks: TrainHooks,
+): Promise<BridgeServer> {
+  const bridge = await startBridge(options, print);
+  const sceneEnv = await makeEnv(await resolveTask(config.env));
+  const choice = parseRewardChoice(config.reward, config.model);
+  bridge.hub.setScene(
+    sceneFromModel(sceneEnv.mj, sceneEnv.model, {
+      name: `${config.env} (${config.reward})`,
+      instruction: sceneEnv.task.instruction,
+      envIds: Array.from({ length: shown }, (_, i) => i),
+    }),
+  );
+  const dt = sceneEnv.frameSkip * sceneEnv.model.opt.timestep;
+  sceneEnv.close();
+  const gamma = { ...DEFAULT_TRAIN_PPO, ...config.ppo }.gamma ?? 0.99;
+  // The cameras and size the model is fed are known once it is open; thumbnails use whatever the envs render.
+  let live: LiveView | undefined;
+  const makeLive = (venv: VectorEnv): LiveView => {
+    const spec = venv.imageObs;
+    live ??= new LiveView(bridge.hub, shown, gamma, spec?.cameras ?? [], spec?.size ?? 0, dt);
+    return live;
+  };
+  hooks.poseEnvs = shown;
+  hooks.onReset = (venv, episodeOf, images) => makeLive(venv).reset(venv, episodeOf, images);
+  hooks.onStep = (venv, res, total, episodeOf) => makeLive(venv).step(venv, res, total, episodeOf);
+  if (choice.model) hooks.onAnswer = (env, episode, state, phi) => live?.answer(env, episode, state, phi);
+  const onUpdate = hooks.onUpdate!;
+  hooks.onUpdate = async (m, learner) => {
+    live?.update(m);
+    await onUpdate(m, learner);
+  };
+  return bridge;
 }
 
 function policyMetadata(config: TrainConfig, step: number): Record<string, string> {
