@@ -12,50 +12,74 @@ import type { KServeOutputTensor, KServeTensor } from './kserve.ts';
 
 export const HEADER_LENGTH = 'inference-header-content-length';
 
-/** Element width and little-endian reader and writer of each fixed-size datatype. */
+/**
+ * Element width, little-endian reader and writer of each fixed-size datatype, and for integer types the range a
+ * value must lie in, so that it is refused rather than wrapped silently.
+ */
 interface ElementCodec {
   width: number;
   write(out: Buffer, v: number, at: number): void;
   read(bytes: Buffer, at: number): number | boolean;
+  range?: [number, number];
 }
 
 const CODECS: Record<string, ElementCodec> = {
   BOOL: { width: 1, write: (o, v, at) => void (o[at] = v ? 1 : 0), read: (b, at) => b[at] !== 0 },
-  UINT8: { width: 1, write: (o, v, at) => void o.writeUInt8(v, at), read: (b, at) => b.readUInt8(at) },
-  INT8: { width: 1, write: (o, v, at) => void o.writeInt8(v, at), read: (b, at) => b.readInt8(at) },
-  UINT16: { width: 2, write: (o, v, at) => void o.writeUInt16LE(v, at), read: (b, at) => b.readUInt16LE(at) },
-  INT16: { width: 2, write: (o, v, at) => void o.writeInt16LE(v, at), read: (b, at) => b.readInt16LE(at) },
+  UINT8: {
+    width: 1,
+    write: (o, v, at) => void o.writeUInt8(v, at),
+    read: (b, at) => b.readUInt8(at),
+    range: [0, 255],
+  },
+  INT8: {
+    width: 1,
+    write: (o, v, at) => void o.writeInt8(v, at),
+    read: (b, at) => b.readInt8(at),
+    range: [-128, 127],
+  },
+  UINT16: {
+    width: 2,
+    write: (o, v, at) => void o.writeUInt16LE(v, at),
+    read: (b, at) => b.readUInt16LE(at),
+    range: [0, 65_535],
+  },
+  INT16: {
+    width: 2,
+    write: (o, v, at) => void o.writeInt16LE(v, at),
+    read: (b, at) => b.readInt16LE(at),
+    range: [-32_768, 32_767],
+  },
   FP16: {
     width: 2,
     write: (o, v, at) => void o.writeUInt16LE(toHalf(v), at),
     read: (b, at) => fromHalf(b.readUInt16LE(at)),
   },
-  UINT32: { width: 4, write: (o, v, at) => void o.writeUInt32LE(v, at), read: (b, at) => b.readUInt32LE(at) },
-  INT32: { width: 4, write: (o, v, at) => void o.writeInt32LE(v, at), read: (b, at) => b.readInt32LE(at) },
+  UINT32: {
+    width: 4,
+    write: (o, v, at) => void o.writeUInt32LE(v, at),
+    read: (b, at) => b.readUInt32LE(at),
+    range: [0, 4_294_967_295],
+  },
+  INT32: {
+    width: 4,
+    write: (o, v, at) => void o.writeInt32LE(v, at),
+    read: (b, at) => b.readInt32LE(at),
+    range: [-2_147_483_648, 2_147_483_647],
+  },
   FP32: { width: 4, write: (o, v, at) => void o.writeFloatLE(v, at), read: (b, at) => b.readFloatLE(at) },
   UINT64: {
     width: 8,
     write: (o, v, at) => void o.writeBigUInt64LE(BigInt(v), at),
     read: (b, at) => Number(b.readBigUInt64LE(at)),
+    range: [0, Number.MAX_SAFE_INTEGER],
   },
   INT64: {
     width: 8,
     write: (o, v, at) => void o.writeBigInt64LE(BigInt(v), at),
     read: (b, at) => Number(b.readBigInt64LE(at)),
+    range: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
   },
   FP64: { width: 8, write: (o, v, at) => void o.writeDoubleLE(v, at), read: (b, at) => b.readDoubleLE(at) },
-};
-
-/** The integer range of each integer datatype, for the check that keeps a value from wrapping silently. */
-const INT_RANGE: Record<string, [number, number]> = {
-  UINT8: [0, 255],
-  INT8: [-128, 127],
-  UINT16: [0, 65_535],
-  INT16: [-32_768, 32_767],
-  UINT32: [0, 4_294_967_295],
-  INT32: [-2_147_483_648, 2_147_483_647],
-  UINT64: [0, Number.MAX_SAFE_INTEGER],
-  INT64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
 };
 
 /** The raw bytes of one input tensor; a value its datatype cannot hold is an InvalidArgument naming the tensor. */
@@ -75,7 +99,7 @@ export function encodeTensor(t: KServeTensor): Uint8Array {
   const codec = CODECS[t.datatype];
   if (codec === undefined) throw new InvalidArgument(`input "${t.name}"`, `unknown datatype ${t.datatype}`);
   const out = Buffer.alloc(n * codec.width);
-  const range = INT_RANGE[t.datatype];
+  const range = codec.range;
   for (let i = 0; i < n; i++) {
     const raw = t.data[i];
     const v = typeof raw === 'boolean' ? (raw ? 1 : 0) : Number(raw);
