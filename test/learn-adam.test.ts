@@ -1,7 +1,7 @@
 /**
  * Adam and gradient clipping. Proves: one step equals the hand-worked torch.optim.Adam update (eps 1e-5 added
  * to the bias-corrected sqrt(v)); a restored optimiser state continues bit-identically; global-norm clipping
- * scales to the limit and leaves small gradients alone.
+ * scales to the limit and leaves small gradients alone; reset() forgets the history (the next step is a first step).
  */
 import { describe, expect, it } from 'vitest';
 import { Adam, clipGradNorm } from '../src/learn/adam.ts';
@@ -22,6 +22,19 @@ describe('Adam', () => {
     expect(adam.m[0]).toBeCloseTo(0.05, 7);
     expect(adam.v[1]).toBeCloseTo(1e-5, 9);
     expect(adam.step).toBe(1);
+  });
+
+  it('after reset() takes the hand-worked first step again, whatever came before', () => {
+    // The same numbers as the first-step case: after reset the history (here 7 steps on other gradients) is gone.
+    const p = Float32Array.of(1, -2);
+    const adam = new Adam(2);
+    const scratch = Float32Array.of(5, 5);
+    for (let i = 0; i < 7; i++) adam.update(scratch, Float32Array.of(3 * i, -i), 0.01);
+    adam.reset();
+    expect(adam.step).toBe(0);
+    adam.update(p, Float32Array.of(0.5, -0.1), 0.1);
+    expect(p[0]).toBeCloseTo(0.900002, 6);
+    expect(p[1]).toBeCloseTo(-1.90001, 6);
   });
 
   it('continues bit-identically from a restored state', () => {

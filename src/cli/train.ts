@@ -17,6 +17,7 @@ import {
   type TrainCounters,
   type TrainHooks,
   type UpdateMetrics,
+  type WarmStart,
 } from '../train/trainer.ts';
 import { checkPpoConfig, type PpoConfig, type PpoLearner } from '../learn/ppo.ts';
 import { intOption, numberOption, parsePpoOverrides } from './options.ts';
@@ -34,12 +35,16 @@ export const TRAIN_USAGE = `  train [--env push] [--reward default|oracle|sparse
         [--seed 0] [--envs 16] [--workers 2] [--query-stride 1] [--shaping-scale 1] [--model default]
         [--ppo key=value,...] [--run-dir runs/NAME] [--resume runs/NAME] [--no-serve] [--port 8787]
         [--eval-every 0] [--eval-episodes 50] [--eval-seed 1000000] [--show-envs 4] [--json]
+        [--demos 0] [--demo-seed 2000000] [--bc-epochs 200] [--critic-warmup 0]
                                                   train PPO with a progress-shaped reward, watched live in the
                                                   browser; writes config, metrics.jsonl, checkpoints,
                                                   policy.onnx and summary.json; --ppo overrides learner
                                                   settings (docs/training.md), e.g. learningRate=1e-3;
                                                   --eval-every N runs the mean action on fixed seeds every N
-                                                  updates and keeps the best as policy-best.onnx
+                                                  updates and keeps the best as policy-best.onnx;
+                                                  --demos N clones the actor from the scripted expert's
+                                                  successful episodes of N before PPO starts, and
+                                                  --critic-warmup K trains only the critic for K updates
 `;
 
 export interface TrainSummary {
@@ -56,6 +61,8 @@ export interface TrainSummary {
   policy: string;
   /** The best evaluation of the mean action (`--eval-every`), and its policy file; null without evaluation. */
   best: { step: number; success_rate: number; return_mean: number; policy: string } | null;
+  /** The behaviour-cloning warm start (`--demos`); null without one. */
+  warm_start: WarmStart | null;
   stopped: boolean;
 }
 
@@ -92,6 +99,10 @@ export async function cmdTrain(args: string[], cli: TrainCliHooks = {}): Promise
       'eval-every': { type: 'string' },
       'eval-episodes': { type: 'string' },
       'eval-seed': { type: 'string' },
+      demos: { type: 'string' },
+      'demo-seed': { type: 'string' },
+      'bc-epochs': { type: 'string' },
+      'critic-warmup': { type: 'string' },
     },
   });
   let config: TrainConfig;
@@ -116,6 +127,7 @@ export async function cmdTrain(args: string[], cli: TrainCliHooks = {}): Promise
   } else {
     const base = defaultTrainConfig();
     const evalEpisodes = intOption('eval-episodes', values['eval-episodes'], base.evalEpisodes, 1, 100_000);
+    const demos = intOption('demos', values.demos, base.demos, 0, 100_000);
     config = defaultTrainConfig({
       env: values.env ?? DEFAULT_TASK,
       reward: values.reward ?? base.reward,
@@ -138,6 +150,10 @@ export async function cmdTrain(args: string[], cli: TrainCliHooks = {}): Promise
       evalEvery: intOption('eval-every', values['eval-every'], base.evalEvery, 0, 1e6),
       evalEpisodes,
       evalSeed: intOption('eval-seed', values['eval-seed'], base.evalSeed, 0, 2 ** 32 - 1 - evalEpisodes),
+      demos,
+      demoSeed: intOption('demo-seed', values['demo-seed'], base.demoSeed, 0, 2 ** 32 - 1 - demos),
+      bcEpochs: intOption('bc-epochs', values['bc-epochs'], base.bcEpochs, 1, 100_000),
+      criticWarmup: intOption('critic-warmup', values['critic-warmup'], base.criticWarmup, 0, 1e6),
     });
     config.workers = Math.min(config.workers, config.numEnvs);
     // Checked before the run directory exists, so a misspelt setting leaves nothing behind.
@@ -192,6 +208,13 @@ export async function cmdTrain(args: string[], cli: TrainCliHooks = {}): Promise
         log(`${line}\n`);
       }
     },
+    onWarmStart: (w) => {
+      log?.(
+        `behaviour cloning: ${w.successes} of ${w.episodes} expert episodes succeeded, ${w.transitions} transitions, ` +
+          `${w.epochs} epochs, mean squared error ${w.loss_first_epoch.toFixed(4)} -> ${w.loss_final.toFixed(4)} ` +
+          `(${formatDuration(w.seconds)})\n`,
+      );
+    },
     onCheckpoint: async (learner, counters) => {
       await saveLearnerCheckpoint(dir.checkpointPath, learner, { ...counters });
       await cli.extra?.onCheckpoint?.(learner, counters);
@@ -234,6 +257,7 @@ export async function cmdTrain(args: string[], cli: TrainCliHooks = {}): Promise
             policy: dir.bestPolicyPath,
           }
         : null,
+      warm_start: result.counters.warmStart ?? null,
       stopped: result.stopped,
     };
     await dir.writeJson(dir.summaryPath, summary);

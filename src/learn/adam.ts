@@ -69,6 +69,17 @@ export class Adam {
     }
   }
 
+  /**
+   * Back to a fresh optimiser (zero moments, step 0). For a block of parameters that starts training late: with
+   * the step count of the others, its bias correction would be spent and its first steps up to several times
+   * the learning rate.
+   */
+  reset(): void {
+    this.m.fill(0);
+    this.v.fill(0);
+    this.step = 0;
+  }
+
   getState(): AdamState {
     return { m: this.m.slice(), v: this.v.slice(), step: this.step };
   }

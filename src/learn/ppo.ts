@@ -699,9 +699,12 @@ export class PpoLearner {
   /**
    * One PPO update from the full rollout. nextObs: raw [N, obsDim] observations after the last step (their
    * values bootstrap unfinished episodes). progress: fraction of training done before this update, in [0, 1];
-   * with `annealLr` the learning rate is learningRate * (1 - progress).
+   * with `annealLr` the learning rate is learningRate * (1 - progress). `trainPolicy: false` updates the critic
+   * only (the actor and log-std stay as they are): a critic warm-up for an actor that starts from demonstrations,
+   * whose behaviour early policy-gradient steps on an untrained critic's advantages would wreck.
    */
-  update(nextObs: ArrayLike<number>, progress = 0): PpoStats {
+  update(nextObs: ArrayLike<number>, progress = 0, options: { trainPolicy?: boolean } = {}): PpoStats {
+    const trainPolicy = options.trainPolicy ?? true;
     const cfg = this.config;
     if (this.awaitingFeedback) throw new RolloutOrderError('update() called between act() and observe()');
     if (this.t !== cfg.numSteps) {
@@ -781,10 +784,12 @@ export class PpoLearner {
           cfg,
           this.lossGrads,
         );
-        model.actor.backward(this.lossGrads.dMean, M, false);
+        if (trainPolicy) {
+          model.actor.backward(this.lossGrads.dMean, M, false);
+          const dLogStd = this.lossGrads.dLogStd;
+          for (let j = 0; j < A; j++) model.logStdGrad[j] = model.logStdGrad[j]! + dLogStd[j]!;
+        }
         model.critic.backward(this.lossGrads.dValue, M, false);
-        const dLogStd = this.lossGrads.dLogStd;
-        for (let j = 0; j < A; j++) model.logStdGrad[j] = model.logStdGrad[j]! + dLogStd[j]!;
         sums.gradNorm += clipGradNorm(model.grads, cfg.maxGradNorm);
         this.optimizer.update(model.params, model.grads, lr);
         sums.policyLoss += res.policyLoss;

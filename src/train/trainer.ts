@@ -19,6 +19,8 @@ import { InvalidArgument } from '../sim/errors.ts';
 import { parseRewardChoice, type RewardChoice } from './reward-choice.ts';
 import { RolloutRewards, type RolloutRewardStats } from './rollout-rewards.ts';
 import { evaluatePolicy, learnerEvalPolicy, openEvalEnv, type EvalEnv } from './evaluate.ts';
+import { cloneBehavior } from '../learn/behavior-cloning.ts';
+import { collectExpertDemonstrations } from './demonstrations.ts';
 
 export interface TrainConfig {
   /** Task registry name or path to a task module. */
@@ -52,6 +54,14 @@ export interface TrainConfig {
   evalEpisodes: number;
   /** First seed of the evaluation episodes (`pbridge eval --seed` with the same value replays them). */
   evalSeed: number;
+  /** Scripted-expert episodes whose successful ones the actor is cloned from before PPO starts (0: no warm start). */
+  demos: number;
+  /** First seed of the demonstration episodes (away from the evaluation seeds, so evaluation is on unseen starts). */
+  demoSeed: number;
+  /** Passes of behaviour cloning over the demonstrations. */
+  bcEpochs: number;
+  /** Updates at the start that train only the critic, the actor held as cloned (0: none). */
+  criticWarmup: number;
 }
 
 export const DEFAULT_TRAIN_PPO: Partial<PpoConfig> = {
@@ -80,6 +90,10 @@ export function defaultTrainConfig(overrides: Partial<TrainConfig> = {}): TrainC
     evalEvery: 0,
     evalEpisodes: 50,
     evalSeed: 1_000_000,
+    demos: 0,
+    demoSeed: 2_000_000,
+    bcEpochs: 200,
+    criticWarmup: 0,
     ...overrides,
   };
 }
@@ -135,6 +149,8 @@ export interface TrainHooks {
   onAnswer?(env: number, episode: number, state: number, phi: number): void;
   /** Sub-envs whose body poses the vector env shares (`venv.poses(n)`); default 0. */
   poseEnvs?: number;
+  /** After the behaviour-cloning warm start of a fresh run with `demos` > 0. */
+  onWarmStart?(warmStart: WarmStart): void;
   /** Checked between updates: true stops the run after the current update (e.g. on SIGINT). */
   shouldStop?(): boolean;
 }
@@ -146,6 +162,8 @@ export interface TrainCounters {
   recent: EpisodeRecord[];
   /** The best evaluation so far (absent before the first, and in checkpoints of runs without evaluation). */
   best?: BestEval;
+  /** The behaviour-cloning warm start the run began with (absent without demonstrations). */
+  warmStart?: WarmStart;
 }
 
 export interface BestEval {
@@ -181,6 +199,10 @@ function checkConfig(c: TrainConfig): void {
   int('eval-every', c.evalEvery, 0, 1e6);
   int('eval-episodes', c.evalEpisodes, 1, 100_000);
   int('eval-seed', c.evalSeed, 0, 2 ** 32 - 1 - c.evalEpisodes);
+  int('demos', c.demos, 0, 100_000);
+  int('demo-seed', c.demoSeed, 0, 2 ** 32 - 1 - c.demos);
+  int('bc-epochs', c.bcEpochs, 1, 100_000);
+  int('critic-warmup', c.criticWarmup, 0, 1e6);
   if (!(c.rewardDeadlineMs >= 0 && c.rewardDeadlineMs <= 600_000)) {
     throw new InvalidArgument('reward-deadline-ms', `must be in [0, 600000], got ${c.rewardDeadlineMs}`);
   }
@@ -192,6 +214,19 @@ export function boundarySeed(seed: number, update: number): number {
   h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
   h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
   return (h ^ (h >>> 16)) >>> 1; // < 2^31, so seed + i stays a valid seed for every sub-env
+}
+
+/** What the behaviour-cloning warm start did (summary.json's `warm_start`). */
+export interface WarmStart {
+  /** Expert episodes run, and those that succeeded and were cloned. */
+  episodes: number;
+  successes: number;
+  transitions: number;
+  epochs: number;
+  /** Mean squared error of the actor's mean action on the demonstrations: the first epoch's, and after the last. */
+  loss_first_epoch: number;
+  loss_final: number;
+  seconds: number;
 }
 
 export interface TrainResult {
@@ -245,6 +280,8 @@ export async function train(
         config: { ...DEFAULT_TRAIN_PPO, ...config.ppo },
         deferredRewards: true,
       });
+    const warmStart = resume || config.demos === 0 ? undefined : await cloneExpert(config, learner);
+    if (warmStart) hooks.onWarmStart?.(warmStart);
     const ppo = learner.config;
     const shaping = checkShapingConfig({ mode: choice.mode, gamma: ppo.gamma, scale: config.shapingScale });
     const rewardsOf = new RolloutRewards({
@@ -261,7 +298,12 @@ export async function train(
     const episodeOf = (n: number): number => rewardsOf.episodeOf(n);
     const perUpdate = ppo.numSteps * config.numEnvs;
     const totalUpdates = Math.max(1, Math.ceil(config.steps / perUpdate));
-    const counters: TrainCounters = resume?.counters ?? { update: 0, step: 0, recent: [] };
+    const counters: TrainCounters = resume?.counters ?? {
+      update: 0,
+      step: 0,
+      recent: [],
+      ...(warmStart ? { warmStart } : {}),
+    };
     const N = config.numEnvs;
     const A = venv.actDim;
     const D = venv.obsDim;
@@ -324,7 +366,11 @@ export async function train(
       const { rewards, stats } = await rewardsOf.finish(config.rewardDeadlineMs);
       learner.setRolloutRewards(rewards);
       const tUpdate = performance.now();
-      const u: PpoStats = learner.update(obs, counters.update / totalUpdates);
+      // The critic warm-up's steps must not spend the actor's Adam bias correction: PPO proper starts fresh.
+      if (config.criticWarmup > 0 && counters.update === config.criticWarmup) learner.optimizer.reset();
+      const u: PpoStats = learner.update(obs, counters.update / totalUpdates, {
+        trainPolicy: counters.update >= config.criticWarmup,
+      });
       const updateS = (performance.now() - tUpdate) / 1000;
       counters.update++;
       counters.step += perUpdate;
@@ -422,4 +468,20 @@ export async function train(
     await service?.close();
     await opened?.model.close?.();
   }
+}
+
+/** The behaviour-cloning warm start: expert demonstrations, cloned into the learner's actor. */
+async function cloneExpert(config: TrainConfig, learner: PpoLearner): Promise<WarmStart> {
+  const t0 = performance.now();
+  const demos = await collectExpertDemonstrations(config.env, config.demos, config.demoSeed);
+  const bc = cloneBehavior(learner, demos, { epochs: config.bcEpochs, seed: config.seed });
+  return {
+    episodes: demos.episodes,
+    successes: demos.successes,
+    transitions: demos.count,
+    epochs: config.bcEpochs,
+    loss_first_epoch: bc.epochLoss[0]!,
+    loss_final: bc.finalLoss,
+    seconds: (performance.now() - t0) / 1000,
+  };
 }
