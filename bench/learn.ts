@@ -4,8 +4,9 @@
  * final success, wall time and the share of wall time in learner updates; with `--eval-every N` also the best
  * success of the mean action on 50 fixed episodes (`pbridge train --eval-every`, which does not change what the
  * run trains). The baseline of the ratio is the saved
- * sparse-reward run of the same task, seed and learner settings. Writes bench/results/learn.md; `--report-only`
- * rewrites it from the saved runs without training.
+ * sparse-reward run of the same task, seed, learner settings and warm start. `--demos N [--bc-epochs E]
+ * [--critic-warmup K]` starts every run from the scripted expert's demonstrations, as `pbridge train` does.
+ * Writes bench/results/learn.md; `--report-only` rewrites it from the saved runs without training.
  */
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +32,10 @@ const { values } = parseArgs({
     'query-stride': { type: 'string', default: '1' },
     label: { type: 'string', default: '' },
     'eval-every': { type: 'string', default: '0' },
+    // The behaviour-cloning warm start of `pbridge train` (off by default there too).
+    demos: { type: 'string', default: '0' },
+    'bc-epochs': { type: 'string', default: String(defaultTrainConfig().bcEpochs) },
+    'critic-warmup': { type: 'string', default: '0' },
     'report-only': { type: 'boolean', default: false },
   },
 });
@@ -39,6 +44,13 @@ checkPpoConfig({ ...DEFAULT_TRAIN_PPO, ...ppoOverrides });
 const shapingScale = numberOption('shaping-scale', values['shaping-scale'], 1, 0, 1000);
 const queryStride = intOption('query-stride', values['query-stride'], 1, 1, 1000);
 const evalEvery = intOption('eval-every', values['eval-every'], 0, 0, 1e6);
+const warm = {
+  demos: intOption('demos', values.demos, 0, 0, 100_000),
+  bcEpochs: intOption('bc-epochs', values['bc-epochs'], 200, 1, 100_000),
+  criticWarmup: intOption('critic-warmup', values['critic-warmup'], 0, 0, 1e6),
+};
+/** The warm-start settings a run used; null for none (runs saved before the warm start existed have none). */
+const warmStart = warm.demos > 0 ? warm : null;
 /** What distinguishes this invocation's runs from default-settings runs of the same task, reward and seed. */
 const variant =
   values.label ||
@@ -46,6 +58,9 @@ const variant =
     values.ppo,
     shapingScale !== 1 ? `shapingScale=${shapingScale}` : '',
     queryStride !== 1 ? `queryStride=${queryStride}` : '',
+    warmStart
+      ? `demos=${warm.demos},bcEpochs=${warm.bcEpochs}${warm.criticWarmup ? `,criticWarmup=${warm.criticWarmup}` : ''}`
+      : '',
   ]
     .filter(Boolean)
     .join(',');
@@ -67,6 +82,9 @@ interface RunResult {
   bestEval?: { step: number; success: number; episodes: number };
 }
 
+/** Ended episodes the trainer's success rate is taken over (the most recent ones). */
+const WINDOW = 100;
+
 async function run(task: string, reward: string, seed: number, steps: number): Promise<RunResult> {
   const lines: UpdateMetrics[] = [];
   const t0 = performance.now();
@@ -82,6 +100,7 @@ async function run(task: string, reward: string, seed: number, steps: number): P
       queryStride,
       ppo: { ...DEFAULT_TRAIN_PPO, ...ppoOverrides },
       evalEvery,
+      ...(warmStart ?? {}),
     }),
     {
       onUpdate: (m) => {
@@ -96,7 +115,11 @@ async function run(task: string, reward: string, seed: number, steps: number): P
     },
   );
   const wallS = (performance.now() - t0) / 1000;
-  const hit = lines.find((m) => m.success_rate >= 0.9 && m.episodes > 0);
+  // A success rate counts once its window is full: after a warm start the first update's few ended episodes
+  // can all be successes.
+  let ended = 0;
+  const full = lines.filter((m) => (ended += m.episodes) >= WINDOW);
+  const hit = full.find((m) => m.success_rate >= 0.9);
   const updateS = lines.reduce((a, m) => a + m.timings.update_s, 0);
   const total = lines.reduce(
     (a, m) => a + m.timings.rollout_s + m.timings.reward_wait_s + m.timings.update_s,
@@ -108,7 +131,7 @@ async function run(task: string, reward: string, seed: number, steps: number): P
     seed,
     stepsTo90: hit ? hit.step : null,
     finalSuccess: lines.at(-1)?.success_rate ?? 0,
-    bestSuccess: Math.max(0, ...lines.map((m) => (Number.isFinite(m.success_rate) ? m.success_rate : 0))),
+    bestSuccess: Math.max(0, ...full.map((m) => (Number.isFinite(m.success_rate) ? m.success_rate : 0))),
     steps: result.counters.step,
     wallS,
     updateShare: total > 0 ? updateS / total : 0,
@@ -157,6 +180,8 @@ interface SavedRun extends RunResult {
   variant?: string;
   /** The learner settings the run used, so a row is compared with a sparse run of the same settings only. */
   ppo: Partial<PpoConfig>;
+  /** The warm start the run began with (absent: none); compared like `ppo`. */
+  warmStart?: typeof warm;
   budget: number;
   envs: number;
   load: number;
@@ -177,6 +202,7 @@ function saveRun(r: RunResult, budget: number, load: number): void {
     ...r,
     variant,
     ppo: { ...DEFAULT_TRAIN_PPO, ...ppoOverrides },
+    ...(warmStart ? { warmStart } : {}),
     budget,
     envs: Number(values.envs),
     load,
@@ -237,7 +263,11 @@ function report(results: SavedRun[], t0: number | null): string {
   const rows = results.map((r) => {
     const sparse = results.find(
       (s) =>
-        s.task === r.task && s.seed === r.seed && s.reward === 'sparse' && isDeepStrictEqual(s.ppo, r.ppo),
+        s.task === r.task &&
+        s.seed === r.seed &&
+        s.reward === 'sparse' &&
+        isDeepStrictEqual(s.ppo, r.ppo) &&
+        isDeepStrictEqual(s.warmStart ?? null, r.warmStart ?? null),
     );
     const ratio =
       sparse && r.stepsTo90 !== null

@@ -4,9 +4,13 @@
  * the same learner as rewards given step by step; and the CLI writes a complete run directory. Evaluation of the
  * mean action (`--eval-every`) leaves training exactly as it is without, runs on the updates it should, flags a
  * new best only where the figures beat every earlier one, survives a resume, and keeps as policy-best.onnx a file
- * that onnxruntime, through `pbridge eval`'s loop, scores exactly as the training run did.
+ * that onnxruntime, through `pbridge eval`'s loop, scores exactly as the training run did. The warm start from
+ * demonstrations (`--demos`, `--critic-warmup`): the expert's demonstrations are (observation, action taken
+ * there) pairs that a fresh env replays exactly; PPO starts from the cloned actor, holds it through the critic-only
+ * updates and then trains it; a run resumed where the warm-up ends matches the uninterrupted one; and the CLI
+ * reports the warm start and refuses bad settings by name.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +18,17 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadLearnerCheckpoint, saveLearnerCheckpoint } from '../src/learn/checkpoint-io.ts';
 import { PpoLearner } from '../src/learn/ppo.ts';
 import { Rng } from '../src/env/rng.ts';
-import { defaultTrainConfig, train, type TrainCounters, type UpdateMetrics } from '../src/train/trainer.ts';
+import {
+  defaultTrainConfig,
+  train,
+  type TrainConfig,
+  type TrainCounters,
+  type TrainResult,
+  type UpdateMetrics,
+} from '../src/train/trainer.ts';
+import { makeEnv } from '../src/env/make.ts';
+import { cloneBehavior } from '../src/learn/behavior-cloning.ts';
+import { collectExpertDemonstrations } from '../src/train/demonstrations.ts';
 import { evaluatePolicy, openEvalEnv } from '../src/train/evaluate.ts';
 import { loadOnnxPolicy } from '../src/onnx/index.ts';
 
@@ -204,28 +218,35 @@ describe('evaluation during training', () => {
   });
 });
 
+/**
+ * A run of `cfg` (4 updates, checkpoints every 2) stopped at its first checkpoint, as a SIGKILL after it would
+ * leave things, and resumed from the file in a fresh learner.
+ */
+async function stopAndResume(cfg: TrainConfig, name: string): Promise<TrainResult> {
+  const path = join(dir, `${name}.pbck`);
+  let updates = 0;
+  const half = await train(cfg, {
+    onUpdate: () => void updates++,
+    onCheckpoint: (learner, counters) => saveLearnerCheckpoint(path, learner, { ...counters }),
+    shouldStop: () => updates === 2,
+  });
+  expect(half.counters.update).toBe(2);
+  expect(half.stopped).toBe(true);
+  const ck = await loadLearnerCheckpoint(path, { construct: { deferredRewards: true } });
+  const resumed = await train(
+    cfg,
+    {},
+    { learner: ck.learner, counters: ck.extra as unknown as TrainCounters },
+  );
+  expect(resumed.counters.update).toBe(4);
+  return resumed;
+}
+
 describe('training loop', () => {
   it('resumes from a checkpoint to exactly the parameters of an uninterrupted run', async () => {
     const full = await train(config);
     expect(full.counters.update).toBe(4);
-
-    const path = join(dir, 'ck.pbck');
-    let updates = 0;
-    const half = await train(config, {
-      onUpdate: () => void updates++,
-      onCheckpoint: (learner, counters) => saveLearnerCheckpoint(path, learner, { ...counters }),
-      // Stop at the first checkpoint boundary, as a SIGKILL after it would leave things.
-      shouldStop: () => updates === 2,
-    });
-    expect(half.counters.update).toBe(2);
-    expect(half.stopped).toBe(true);
-    const ck = await loadLearnerCheckpoint(path, { construct: { deferredRewards: true } });
-    const resumed = await train(
-      config,
-      {},
-      { learner: ck.learner, counters: ck.extra as unknown as TrainCounters },
-    );
-    expect(resumed.counters.update).toBe(4);
+    const resumed = await stopAndResume(config, 'ck');
     expect(
       Buffer.compare(
         Buffer.from(resumed.learner.model.params.buffer),
@@ -335,6 +356,144 @@ describe('training loop', () => {
     for (const [ppo, message] of cases) {
       const run = join(dir, `bad-${ppo.replace(/[^a-z]/gi, '')}`);
       expect(refusal(['--ppo', ppo], run)).toMatch(message);
+      expect(existsSync(run)).toBe(false);
+    }
+  });
+});
+
+const warmConfig: TrainConfig = { ...config, demos: 6, bcEpochs: 5, criticWarmup: 2 };
+
+describe('expert demonstrations', () => {
+  it('pair each observation with the action taken there, as a fresh env replays them', async () => {
+    const demos = await collectExpertDemonstrations('reach', 3, 500);
+    expect(demos.episodes).toBe(3);
+    expect(demos.successes).toBe(3); // the reach expert solves every one of these seeds (test/experts.test.ts)
+    const env = await makeEnv('reach');
+    try {
+      const D = env.obsDim;
+      const A = env.actDim;
+      const obs = new Float32Array(D);
+      let row = 0;
+      for (let e = 0; e < 3; e++) {
+        env.resetInto(obs, 0, 500 + e);
+        for (;;) {
+          expect(obs).toEqual(demos.obs.subarray(row * D, (row + 1) * D));
+          const f = env.stepInto(demos.actions.subarray(row * A, (row + 1) * A), obs, 0);
+          row++;
+          if (f.terminated || f.truncated) {
+            expect(f.success).toBe(true);
+            break;
+          }
+        }
+      }
+      expect(row).toBe(demos.count);
+    } finally {
+      env.close();
+    }
+  });
+});
+
+describe('training from a warm start', () => {
+  it('starts from the cloned actor, holds it through the critic warm-up, then trains it', async () => {
+    const actors: Float32Array[] = [];
+    const critics: Float32Array[] = [];
+    const run = await train(warmConfig, {
+      onUpdate: (_m, learner) => {
+        const { params, offsets } = learner.model;
+        actors.push(params.slice(0, offsets.critic));
+        critics.push(params.slice(offsets.critic));
+      },
+    });
+    // The reference: the same demos cloned into a fresh learner built as the trainer builds it.
+    const reference = new PpoLearner({
+      obsDim: run.learner.obsDim,
+      actDim: run.learner.actDim,
+      numEnvs: warmConfig.numEnvs,
+      seed: warmConfig.seed,
+      config: run.learner.config,
+    });
+    const demos = await collectExpertDemonstrations(warmConfig.env, warmConfig.demos, warmConfig.demoSeed);
+    const bc = cloneBehavior(reference, demos, { epochs: warmConfig.bcEpochs, seed: warmConfig.seed });
+    const cloned = reference.model.params.slice(0, reference.model.offsets.critic);
+
+    expect(actors[0]).toEqual(cloned);
+    expect(actors[1]).toEqual(cloned);
+    expect(actors[2]).not.toEqual(cloned);
+    expect(critics[1]).not.toEqual(critics[0]);
+    expect(run.counters.warmStart).toMatchObject({
+      episodes: 6,
+      successes: demos.successes,
+      transitions: demos.count,
+      epochs: 5,
+      loss_first_epoch: bc.epochLoss[0],
+      loss_final: bc.finalLoss,
+    });
+  });
+
+  it('resumes at the end of the warm-up to exactly the parameters of an uninterrupted run', async () => {
+    const full = await train(warmConfig);
+    // Checkpoint 2 is where the warm-up ends and the optimiser restarts.
+    const resumed = await stopAndResume(warmConfig, 'warm');
+    expect(resumed.learner.model.params).toEqual(full.learner.model.params);
+    const { seconds: _a, ...resumedWarm } = resumed.counters.warmStart!;
+    const { seconds: _b, ...fullWarm } = full.counters.warmStart!;
+    expect(resumedWarm).toEqual(fullWarm);
+  });
+});
+
+describe('pbridge train --demos', () => {
+  it('reports the warm start on stderr and in summary.json', () => {
+    const run = join(dir, 'cli-warm');
+    const { stderr, status } = spawnSync(
+      'node',
+      [
+        'bin/pbridge.js',
+        'train',
+        '--env',
+        'reach',
+        '--reward',
+        'oracle',
+        '--steps',
+        '64',
+        '--envs',
+        '2',
+        '--workers',
+        '1',
+        '--ppo',
+        'numSteps=16,numMinibatches=2,updateEpochs=1',
+        '--demos',
+        '4',
+        '--bc-epochs',
+        '3',
+        '--critic-warmup',
+        '1',
+        '--run-dir',
+        run,
+        '--no-serve',
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(status).toBe(0);
+    expect(stderr).toMatch(
+      /behaviour cloning: 4 of 4 expert episodes succeeded, \d+ transitions, 3 epochs, mean squared error/,
+    );
+    const summary = JSON.parse(readFileSync(join(run, 'summary.json'), 'utf8')) as {
+      warm_start: { episodes: number; successes: number; epochs: number } | null;
+    };
+    expect(summary.warm_start).toMatchObject({ episodes: 4, successes: 4, epochs: 3 });
+    const saved = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8')) as Record<string, number>;
+    expect(saved).toMatchObject({ demos: 4, bcEpochs: 3, criticWarmup: 1, demoSeed: 2_000_000 });
+  });
+
+  it('refuses out-of-range warm-start settings by name, before creating the run directory', () => {
+    const cases: [string[], RegExp][] = [
+      [['--demos=-1'], /--demos.*\[0, 100000\]/],
+      [['--bc-epochs', '0'], /--bc-epochs.*\[1, 100000\]/],
+      [['--critic-warmup', '1.5'], /--critic-warmup/],
+    ];
+    for (const [flags, message] of cases) {
+      const run = join(dir, `bad-${flags[0]!.replace(/[^a-z]/g, '')}`);
+      expect(refusal(flags, run)).toMatch(message);
       expect(existsSync(run)).toBe(false);
     }
   });
