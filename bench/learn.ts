@@ -80,6 +80,8 @@ interface RunResult {
   curve: [number, number][];
   /** The best evaluation of the mean action (`--eval-every`); absent for runs without. */
   bestEval?: { step: number; success: number; episodes: number };
+  /** The cloned actor's evaluation before PPO (`--demos` with `--eval-every`): behaviour cloning alone. */
+  clonedEval?: number;
 }
 
 /** Ended episodes the trainer's success rate is taken over (the most recent ones). */
@@ -146,6 +148,7 @@ async function run(task: string, reward: string, seed: number, steps: number): P
           },
         }
       : {}),
+    ...(result.counters.warmStart?.eval ? { clonedEval: result.counters.warmStart.eval.success_rate } : {}),
   };
 }
 
@@ -275,12 +278,12 @@ function report(results: SavedRun[], t0: number | null): string {
           ? `${(sparse.stepsTo90 / r.stepsTo90).toFixed(2)}x`
           : `> ${(sparse.budget / r.stepsTo90).toFixed(2)}x`
         : '-';
-    return `| ${r.task} | ${r.reward}${r.variant ? ` (${r.variant})` : ''} | ${r.seed} | ${r.envs} | ${fmt(r.stepsTo90, r.budget)} | ${ratio} | ${(100 * r.bestSuccess).toFixed(0)}% | ${(100 * r.finalSuccess).toFixed(0)}% | ${r.steps} | ${r.wallS.toFixed(0)} | ${r.stepsPerS.toFixed(0)} | ${(100 * r.updateShare).toFixed(0)}% | ${r.load.toFixed(1)} | ${r.bestEval ? `${(100 * r.bestEval.success).toFixed(0)}% at ${r.bestEval.step}` : '-'} |`;
+    return `| ${r.task} | ${r.reward}${r.variant ? ` (${r.variant})` : ''} | ${r.seed} | ${r.envs} | ${fmt(r.stepsTo90, r.budget)} | ${ratio} | ${(100 * r.bestSuccess).toFixed(0)}% | ${(100 * r.finalSuccess).toFixed(0)}% | ${r.steps} | ${r.wallS.toFixed(0)} | ${r.stepsPerS.toFixed(0)} | ${(100 * r.updateShare).toFixed(0)}% | ${r.load.toFixed(1)} | ${r.bestEval ? `${(100 * r.bestEval.success).toFixed(0)}% at ${r.bestEval.step}` : '-'}${r.clonedEval !== undefined ? ` (cloned: ${(100 * r.clonedEval).toFixed(0)}%)` : ''} |`;
   });
   const md = [
     '## Learning',
     '',
-    `Written by \`npm run bench:learn -- --tasks T --rewards R --steps BUDGET --seeds S --envs N\` (bench/learn.ts), one row per run, each run's settings and raw figures kept in bench/results/learn.json (a later run of the same task, reward, seed and settings replaces its row). Settings other than the defaults (\`--ppo key=value,...\`, \`--shaping-scale\`, \`--query-stride\`) are named in brackets after the reward. Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores; the 1-minute load at each run's start is in the table. PPO defaults of \`pbridge train\` (${DEFAULT_TRAIN_PPO.numSteps} steps per env per update, ${DEFAULT_TRAIN_PPO.numMinibatches} minibatches, ${DEFAULT_TRAIN_PPO.updateEpochs} epochs), stopping early once 90% success held for 5 updates. "vs sparse" is sparse's steps to 90% over this run's, for a sparse run of the same seed and learner settings (target for shaped progress: >= 3x). "best eval" is the best success of the mean action (the exported policy) on ${defaultTrainConfig().evalEpisodes} fixed episodes, evaluated every N updates in runs made with \`--eval-every N\`.${t0 === null ? '' : ` Last section update took ${((performance.now() - t0) / 60000).toFixed(0)} min.`}`,
+    `Written by \`npm run bench:learn -- --tasks T --rewards R --steps BUDGET --seeds S --envs N\` (bench/learn.ts), one row per run, each run's settings and raw figures kept in bench/results/learn.json (a later run of the same task, reward, seed and settings replaces its row). Settings other than the defaults (\`--ppo key=value,...\`, \`--shaping-scale\`, \`--query-stride\`) are named in brackets after the reward. Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores; the 1-minute load at each run's start is in the table. PPO defaults of \`pbridge train\` (${DEFAULT_TRAIN_PPO.numSteps} steps per env per update, ${DEFAULT_TRAIN_PPO.numMinibatches} minibatches, ${DEFAULT_TRAIN_PPO.updateEpochs} epochs), stopping early once 90% success held for 5 updates. "vs sparse" is sparse's steps to 90% over this run's, for a sparse run of the same seed and learner settings (target for shaped progress: >= 3x). "best eval" is the best success of the mean action (the exported policy) on ${defaultTrainConfig().evalEpisodes} fixed episodes, evaluated every N updates in runs made with \`--eval-every N\`; after a warm start (\`--demos\`), "cloned" is the cloned actor's before any PPO update.${t0 === null ? '' : ` Last section update took ${((performance.now() - t0) / 60000).toFixed(0)} min.`}`,
     '',
     ...seedSummary(results),
     '| task | reward | seed | envs | env steps to 90% | vs sparse | best success | final success | steps run | wall s | steps/s | update share | load | best eval |',

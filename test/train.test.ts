@@ -29,7 +29,7 @@ import {
 import { makeEnv } from '../src/env/make.ts';
 import { cloneBehavior } from '../src/learn/behavior-cloning.ts';
 import { collectExpertDemonstrations } from '../src/train/demonstrations.ts';
-import { evaluatePolicy, openEvalEnv } from '../src/train/evaluate.ts';
+import { evaluatePolicy, learnerEvalPolicy, openEvalEnv } from '../src/train/evaluate.ts';
 import { loadOnnxPolicy } from '../src/onnx/index.ts';
 
 /** A task whose success follows the mean action's direction from the first update (test/fixtures/cue-task.ts). */
@@ -420,6 +420,17 @@ describe('training from a warm start', () => {
     expect(actors[1]).toEqual(cloned);
     expect(actors[2]).not.toEqual(cloned);
     expect(critics[1]).not.toEqual(critics[0]);
+    // Evaluating the cloned actor before PPO (with --eval-every) scores it without changing what the run trains.
+    const evaluated = await train({ ...warmConfig, evalEvery: 2, evalEpisodes: 5 });
+    expect(evaluated.learner.model.params).toEqual(run.learner.model.params);
+    const evalEnv = await openEvalEnv('reach');
+    const cloneEval = await evaluatePolicy(learnerEvalPolicy(reference), evalEnv, 5, 1_000_000);
+    evalEnv.close();
+    expect(evaluated.counters.warmStart?.eval).toEqual({
+      episodes: 5,
+      success_rate: cloneEval.success_rate,
+      return_mean: cloneEval.mean_return,
+    });
     expect(run.counters.warmStart).toMatchObject({
       episodes: 6,
       successes: demos.successes,
@@ -467,6 +478,10 @@ describe('pbridge train --demos', () => {
         '3',
         '--critic-warmup',
         '1',
+        '--eval-every',
+        '4',
+        '--eval-episodes',
+        '3',
         '--run-dir',
         run,
         '--no-serve',
@@ -475,12 +490,12 @@ describe('pbridge train --demos', () => {
     );
     expect(status).toBe(0);
     expect(stderr).toMatch(
-      /behaviour cloning: 4 of 4 expert episodes succeeded, \d+ transitions, 3 epochs, mean squared error/,
+      /behaviour cloning: 4 of 4 expert episodes succeeded, \d+ transitions, 3 epochs, mean squared error .*; mean action \d+% of 3 episodes/,
     );
     const summary = JSON.parse(readFileSync(join(run, 'summary.json'), 'utf8')) as {
-      warm_start: { episodes: number; successes: number; epochs: number } | null;
+      warm_start: { episodes: number; successes: number; epochs: number; eval: { episodes: number } } | null;
     };
-    expect(summary.warm_start).toMatchObject({ episodes: 4, successes: 4, epochs: 3 });
+    expect(summary.warm_start).toMatchObject({ episodes: 4, successes: 4, epochs: 3, eval: { episodes: 3 } });
     const saved = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8')) as Record<string, number>;
     expect(saved).toMatchObject({ demos: 4, bcEpochs: 3, criticWarmup: 1, demoSeed: 2_000_000 });
   });

@@ -212,7 +212,11 @@ export async function cmdTrain(args: string[], cli: TrainCliHooks = {}): Promise
       log?.(
         `behaviour cloning: ${w.successes} of ${w.episodes} expert episodes succeeded, ${w.transitions} transitions, ` +
           `${w.epochs} epochs, mean squared error ${w.loss_first_epoch.toFixed(4)} -> ${w.loss_final.toFixed(4)} ` +
-          `(${formatDuration(w.seconds)})\n`,
+          `(${formatDuration(w.seconds)})` +
+          (w.eval
+            ? `; mean action ${(100 * w.eval.success_rate).toFixed(0)}% of ${w.eval.episodes} episodes`
+            : '') +
+          '\n',
       );
     },
     onCheckpoint: async (learner, counters) => {

@@ -226,6 +226,11 @@ export interface WarmStart {
   /** Mean squared error of the actor's mean action on the demonstrations: the first epoch's, and after the last. */
   loss_first_epoch: number;
   loss_final: number;
+  /**
+   * The cloned actor's mean action on the evaluation episodes, before any PPO update (with `evalEvery` > 0): what
+   * behaviour cloning alone achieves, the baseline of what PPO adds. Not a candidate for policy-best.onnx.
+   */
+  eval?: { episodes: number; success_rate: number; return_mean: number };
   seconds: number;
 }
 
@@ -281,6 +286,16 @@ export async function train(
         deferredRewards: true,
       });
     const warmStart = resume || config.demos === 0 ? undefined : await cloneExpert(config, learner);
+    if (warmStart && config.evalEvery > 0) {
+      evalEnv = await openEvalEnv(config.env);
+      const e = await evaluatePolicy(
+        learnerEvalPolicy(learner),
+        evalEnv,
+        config.evalEpisodes,
+        config.evalSeed,
+      );
+      warmStart.eval = { episodes: e.episodes, success_rate: e.success_rate, return_mean: e.mean_return };
+    }
     if (warmStart) hooks.onWarmStart?.(warmStart);
     const ppo = learner.config;
     const shaping = checkShapingConfig({ mode: choice.mode, gamma: ppo.gamma, scale: config.shapingScale });
