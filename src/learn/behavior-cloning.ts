@@ -144,8 +144,8 @@ export function cloneBehavior(
       const b = Math.min(B, count - start);
       for (let m = 0; m < b; m++) {
         const k = perm[start + m]!;
-        mbObs.set(inputs.subarray(k * D, (k + 1) * D), m * D);
-        mbAct.set(targets.subarray(k * A, (k + 1) * A), m * A);
+        for (let j = 0; j < D; j++) mbObs[m * D + j] = inputs[k * D + j]!;
+        for (let j = 0; j < A; j++) mbAct[m * A + j] = targets[k * A + j]!;
       }
       model.zeroGrad();
       const mean = model.mean(mbObs, b);
