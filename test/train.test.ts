@@ -498,6 +498,11 @@ describe('pbridge train --demos', () => {
     expect(summary.warm_start).toMatchObject({ episodes: 4, successes: 4, epochs: 3, eval: { episodes: 3 } });
     const saved = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8')) as Record<string, number>;
     expect(saved).toMatchObject({ demos: 4, bcEpochs: 3, criticWarmup: 1, demoSeed: 2_000_000 });
+    // With demonstrations the exploration noise starts at std 0.37 unless --ppo sets it; either way config.json
+    // holds what the run used.
+    expect((saved.ppo as unknown as Record<string, number>).initLogStd).toBe(-1);
+    expect(defaultTrainConfig({ demos: 4, ppo: { initLogStd: 0 } }).ppo.initLogStd).toBe(0);
+    expect(defaultTrainConfig({ demos: 0 }).ppo.initLogStd).toBeUndefined();
   });
 
   it('refuses out-of-range warm-start settings by name, before creating the run directory', () => {

@@ -72,8 +72,15 @@ export const DEFAULT_TRAIN_PPO: Partial<PpoConfig> = {
   gamma: 0.99,
 };
 
+/**
+ * The starting exploration noise of a run with demonstrations unless `ppo.initLogStd` says otherwise: std 0.37.
+ * At PPO's usual std 1 the noise swamps the cloned behaviour (pick-place: 60% success with the cloned mean
+ * action, 4% with std-1 noise, and PPO from there stays under 6%; docs/training.md).
+ */
+export const DEMOS_INIT_LOG_STD = -1;
+
 export function defaultTrainConfig(overrides: Partial<TrainConfig> = {}): TrainConfig {
-  return {
+  const config: TrainConfig = {
     env: 'push',
     reward: 'default',
     model: 'default',
@@ -96,6 +103,10 @@ export function defaultTrainConfig(overrides: Partial<TrainConfig> = {}): TrainC
     criticWarmup: 0,
     ...overrides,
   };
+  if (config.demos > 0 && config.ppo.initLogStd === undefined) {
+    config.ppo = { ...config.ppo, initLogStd: DEMOS_INIT_LOG_STD };
+  }
+  return config;
 }
 
 /** One line of metrics.jsonl. */
