@@ -489,6 +489,7 @@ describe('pbridge train --demos', () => {
       { encoding: 'utf8' },
     );
     expect(status).toBe(0);
+    expect(stderr).toMatch(/behaviour cloning: running 4 expert episodes and fitting the actor to them/);
     expect(stderr).toMatch(
       /behaviour cloning: 4 of 4 expert episodes succeeded, \d+ transitions, 3 epochs, mean squared error .*; mean action \d+% of 3 episodes/,
     );

@@ -208,6 +208,9 @@ export async function cmdTrain(args: string[], cli: TrainCliHooks = {}): Promise
         log(`${line}\n`);
       }
     },
+    beforeWarmStart: (episodes) => {
+      log?.(`behaviour cloning: running ${episodes} expert episodes and fitting the actor to them...\n`);
+    },
     onWarmStart: (w) => {
       log?.(
         `behaviour cloning: ${w.successes} of ${w.episodes} expert episodes succeeded, ${w.transitions} transitions, ` +

@@ -160,7 +160,9 @@ export interface TrainHooks {
   onAnswer?(env: number, episode: number, state: number, phi: number): void;
   /** Sub-envs whose body poses the vector env shares (`venv.poses(n)`); default 0. */
   poseEnvs?: number;
-  /** After the behaviour-cloning warm start of a fresh run with `demos` > 0. */
+  /** Before the behaviour-cloning warm start of a fresh run with `demos` > 0 (it can take minutes). */
+  beforeWarmStart?(episodes: number): void;
+  /** After it. */
   onWarmStart?(warmStart: WarmStart): void;
   /** Checked between updates: true stops the run after the current update (e.g. on SIGINT). */
   shouldStop?(): boolean;
@@ -296,6 +298,7 @@ export async function train(
         config: { ...DEFAULT_TRAIN_PPO, ...config.ppo },
         deferredRewards: true,
       });
+    if (!resume && config.demos > 0) hooks.beforeWarmStart?.(config.demos);
     const warmStart = resume || config.demos === 0 ? undefined : await cloneExpert(config, learner);
     if (warmStart && config.evalEvery > 0) {
       evalEnv = await openEvalEnv(config.env);
