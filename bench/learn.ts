@@ -46,7 +46,7 @@ const queryStride = intOption('query-stride', values['query-stride'], 1, 1, 1000
 const evalEvery = intOption('eval-every', values['eval-every'], 0, 0, 1e6);
 const warm = {
   demos: intOption('demos', values.demos, 0, 0, 100_000),
-  bcEpochs: intOption('bc-epochs', values['bc-epochs'], 200, 1, 100_000),
+  bcEpochs: intOption('bc-epochs', values['bc-epochs'], defaultTrainConfig().bcEpochs, 1, 100_000),
   criticWarmup: intOption('critic-warmup', values['critic-warmup'], 0, 0, 1e6),
 };
 /** The warm-start settings a run used; null for none (runs saved before the warm start existed have none). */

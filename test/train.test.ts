@@ -10,7 +10,7 @@
  * updates and then trains it; a run resumed where the warm-up ends matches the uninterrupted one; and the CLI
  * reports the warm start and refuses bad settings by name.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,17 +54,24 @@ function trainingFigures(m: UpdateMetrics): Omit<UpdateMetrics, 'timings' | 'eva
   return rest;
 }
 
+/** `pbridge train` with `flags` into run directory `run`, without the viewer. */
+function pbridgeTrain(flags: string[], run: string): SpawnSyncReturns<string> {
+  return spawnSync('node', ['bin/pbridge.js', 'train', ...flags, '--run-dir', run, '--no-serve'], {
+    encoding: 'utf8',
+  });
+}
+
+/** stdout and stderr of a `pbridge train` that must succeed (its stderr is the error otherwise). */
+function trained(flags: string[], run: string): { stdout: string; stderr: string } {
+  const r = pbridgeTrain(flags, run);
+  if (r.status !== 0) throw new Error(`pbridge train exited with ${r.status}: ${r.stderr}`);
+  return { stdout: r.stdout, stderr: r.stderr };
+}
+
 /** The stderr of `pbridge train` with `flags` into run directory `run`, which is expected to fail. */
 function refusal(flags: string[], run: string): string {
-  try {
-    execFileSync('node', ['bin/pbridge.js', 'train', ...flags, '--run-dir', run, '--no-serve'], {
-      encoding: 'utf8',
-      stdio: 'pipe',
-    });
-  } catch (e) {
-    return String((e as { stderr: string }).stderr);
-  }
-  return '';
+  const r = pbridgeTrain(flags, run);
+  return r.status === 0 ? '' : r.stderr;
 }
 
 const cueConfig = defaultTrainConfig({
@@ -136,11 +143,8 @@ describe('evaluation during training', () => {
 
   it('keeps policy-best.onnx, which onnxruntime scores as training did', async () => {
     const run = join(dir, 'cue-run');
-    const out = execFileSync(
-      'node',
+    const out = trained(
       [
-        'bin/pbridge.js',
-        'train',
         '--env',
         CUE,
         '--reward',
@@ -159,13 +163,10 @@ describe('evaluation during training', () => {
         '20',
         '--eval-seed',
         '4000',
-        '--run-dir',
-        run,
-        '--no-serve',
         '--json',
       ],
-      { encoding: 'utf8' },
-    );
+      run,
+    ).stdout;
     const summary = JSON.parse(out) as {
       best: { step: number; success_rate: number; return_mean: number; policy: string };
     };
@@ -299,11 +300,8 @@ describe('training loop', () => {
 
   it('writes config, metrics, checkpoint, policy and summary through the CLI', () => {
     const run = join(dir, 'run');
-    const out = execFileSync(
-      'node',
+    const out = trained(
       [
-        'bin/pbridge.js',
-        'train',
         '--env',
         'reach',
         '--reward',
@@ -318,13 +316,10 @@ describe('training loop', () => {
         'numSteps=64,initLogStd=-0.5,actorHidden=32/32',
         '--shaping-scale',
         '2',
-        '--run-dir',
-        run,
-        '--no-serve',
         '--json',
       ],
-      { encoding: 'utf8' },
-    );
+      run,
+    ).stdout;
     const summary = JSON.parse(out) as { steps: number; updates: number; policy: string };
     expect(summary.steps).toBe(256);
     // 256 steps of 2 envs at 64 steps per env per rollout: the --ppo settings were used, and are kept in the config.
@@ -455,11 +450,8 @@ describe('training from a warm start', () => {
 describe('pbridge train --demos', () => {
   it('reports the warm start on stderr and in summary.json', () => {
     const run = join(dir, 'cli-warm');
-    const { stderr, status } = spawnSync(
-      'node',
+    const { stderr } = trained(
       [
-        'bin/pbridge.js',
-        'train',
         '--env',
         'reach',
         '--reward',
@@ -482,13 +474,9 @@ describe('pbridge train --demos', () => {
         '4',
         '--eval-episodes',
         '3',
-        '--run-dir',
-        run,
-        '--no-serve',
       ],
-      { encoding: 'utf8' },
+      run,
     );
-    expect(status).toBe(0);
     expect(stderr).toMatch(/behaviour cloning: running 4 expert episodes and fitting the actor to them/);
     expect(stderr).toMatch(
       /behaviour cloning: 4 of 4 expert episodes succeeded, \d+ transitions, 3 epochs, mean squared error .*; mean action \d+% of 3 episodes/,

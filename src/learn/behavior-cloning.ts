@@ -110,8 +110,7 @@ export function cloneBehavior(
   const count = demos.count;
   if (learner.config.normObs) learner.obsNorm.update(demos.obs, count);
   const inputs = new Float32Array(count * D);
-  if (learner.config.normObs) learner.obsNorm.normalize(demos.obs, count, inputs);
-  else inputs.set(demos.obs);
+  learner.normalizeInto(demos.obs, count, inputs);
   const targets = new Float32Array(count * A);
   for (let i = 0; i < targets.length; i++) {
     const a = demos.actions[i]!;

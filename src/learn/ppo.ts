@@ -891,7 +891,8 @@ export class PpoLearner {
     this.awaitingFeedback = false;
   }
 
-  private normalizeInto(obs: ArrayLike<number>, batch: number, out: Float32Array): void {
+  /** Raw obs [batch, obsDim] as the networks see them (normalised, or copied without `normObs`) into `out`. */
+  normalizeInto(obs: ArrayLike<number>, batch: number, out: Float32Array): void {
     if (this.config.normObs) this.obsNorm.normalize(obs, batch, out);
     else for (let i = 0; i < batch * this.obsDim; i++) out[i] = obs[i]!;
   }

@@ -15,15 +15,14 @@ export interface ExpertDemonstrations extends Demonstrations {
   successes: number;
 }
 
-/** `field` is the option named in errors (the CLI's flag). */
+/** Errors name `demos`, the option (`--demos`) that asked for the episodes. */
 export async function collectExpertDemonstrations(
   taskSpec: string,
   episodes: number,
   seed: number,
-  field = 'demos',
 ): Promise<ExpertDemonstrations> {
   if (!Number.isInteger(episodes) || episodes < 1) {
-    throw new InvalidArgument(field, `must be a positive integer, got ${episodes}`);
+    throw new InvalidArgument('demos', `must be a positive integer, got ${episodes}`);
   }
   const task = await resolveTask(taskSpec);
   const env = await makeEnv(task);
@@ -57,7 +56,7 @@ export async function collectExpertDemonstrations(
     }
     if (successes === 0) {
       throw new InvalidArgument(
-        field,
+        'demos',
         `the ${task.name} expert succeeded in none of ${episodes} episodes (seeds ${seed}..${seed + episodes - 1}); nothing to clone`,
       );
     }

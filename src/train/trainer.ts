@@ -18,7 +18,13 @@ import { checkShapingConfig } from '../reward/shaping.ts';
 import { InvalidArgument } from '../sim/errors.ts';
 import { parseRewardChoice, type RewardChoice } from './reward-choice.ts';
 import { RolloutRewards, type RolloutRewardStats } from './rollout-rewards.ts';
-import { evaluatePolicy, learnerEvalPolicy, openEvalEnv, type EvalEnv } from './evaluate.ts';
+import {
+  evaluatePolicy,
+  learnerEvalPolicy,
+  openEvalEnv,
+  type EvalEnv,
+  type EvalSummary,
+} from './evaluate.ts';
 import { cloneBehavior } from '../learn/behavior-cloning.ts';
 import { collectExpertDemonstrations } from './demonstrations.ts';
 
@@ -298,19 +304,21 @@ export async function train(
         config: { ...DEFAULT_TRAIN_PPO, ...config.ppo },
         deferredRewards: true,
       });
-    if (!resume && config.demos > 0) hooks.beforeWarmStart?.(config.demos);
-    const warmStart = resume || config.demos === 0 ? undefined : await cloneExpert(config, learner);
-    if (warmStart && config.evalEvery > 0) {
-      evalEnv = await openEvalEnv(config.env);
-      const e = await evaluatePolicy(
-        learnerEvalPolicy(learner),
-        evalEnv,
-        config.evalEpisodes,
-        config.evalSeed,
-      );
-      warmStart.eval = { episodes: e.episodes, success_rate: e.success_rate, return_mean: e.mean_return };
+    /** The mean action on the fixed evaluation episodes; its own env in this thread, no draws from the learner. */
+    const evaluateLearner = async (): Promise<EvalSummary> => {
+      evalEnv ??= await openEvalEnv(config.env);
+      return evaluatePolicy(learnerEvalPolicy(learner), evalEnv, config.evalEpisodes, config.evalSeed);
+    };
+    let warmStart: WarmStart | undefined;
+    if (!resume && config.demos > 0) {
+      hooks.beforeWarmStart?.(config.demos);
+      warmStart = await cloneExpert(config, learner);
+      if (config.evalEvery > 0) {
+        const e = await evaluateLearner();
+        warmStart.eval = { episodes: e.episodes, success_rate: e.success_rate, return_mean: e.mean_return };
+      }
+      hooks.onWarmStart?.(warmStart);
     }
-    if (warmStart) hooks.onWarmStart?.(warmStart);
     const ppo = learner.config;
     const shaping = checkShapingConfig({ mode: choice.mode, gamma: ppo.gamma, scale: config.shapingScale });
     const rewardsOf = new RolloutRewards({
@@ -409,14 +417,8 @@ export async function train(
         (counters.update % config.evalEvery === 0 || counters.update === totalUpdates)
       ) {
         const tEval = performance.now();
-        // Its own env in this thread and no draws from the learner's stream, so training runs as it would without.
-        evalEnv ??= await openEvalEnv(config.env);
-        const e = await evaluatePolicy(
-          learnerEvalPolicy(learner),
-          evalEnv,
-          config.evalEpisodes,
-          config.evalSeed,
-        );
+        // No draws from the learner's stream, so training runs as it would without.
+        const e = await evaluateLearner();
         const best = counters.best;
         const better =
           !best ||
